@@ -1,0 +1,71 @@
+"""The data layer every chapter uses: named datasets, text pipeline, batching, synthetic tasks.
+
+Public names are stable (chapters, labs and instructors' scripts rely on them). They are loaded
+lazily from the submodules below, so ``import course_lib.data`` stays cheap and runs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> submodule that defines it. Each submodule owns one section.
+_EXPORTS: dict[str, str] = {
+    # --- registry, downloads and loaders (registry.py, download.py, loaders.py) ---
+    "DatasetInfo": "registry",
+    "DATASETS": "registry",
+    "fetch": "registry",
+    "info": "registry",
+    "list_datasets": "registry",
+    "is_available": "registry",
+    "DataUnavailableError": "download",
+    "cache_dir": "download",
+    "mirror_dir": "download",
+    "sha256sum": "download",
+    "load_tiny_shakespeare": "loaders",
+    "load_vader_movie_reviews": "loaders",
+    "load_cmudict": "loaders",
+    "load_surnames": "loaders",
+    "load_irish_tunes": "loaders",
+    "load_analogies": "loaders",
+    "load_wordsim353": "loaders",
+    "load_simlex999": "loaders",
+    "load_sunspots": "loaders",
+    "load_seattle_weather": "loaders",
+    # --- text pipeline (text.py) ---
+    "char_tokenize": "text",
+    "word_tokenize": "text",
+    "Vocab": "text",
+    "split_by_position": "text",
+    "split_indices": "text",
+    # --- batching (batching.py) ---
+    "BPTTBatches": "batching",
+    "PaddedBatch": "batching",
+    "pad_batch": "batching",
+    "SequenceDataset": "batching",
+    "padded_loader": "batching",
+    # --- synthetic tasks (synthetic.py) ---
+    "adding_problem": "synthetic",
+    "copy_task": "synthetic",
+    "running_sum": "synthetic",
+    "add_subtract_stream": "synthetic",
+    "number_to_words": "synthetic",
+    "human_numbers": "synthetic",
+    "human_numbers_split": "synthetic",
+    "agreement_language": "synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'course_lib.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
