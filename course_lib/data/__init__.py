@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "PaddedBatch": "batching",
     "pad_batch": "batching",
     "SequenceDataset": "batching",
+    "collate_padded": "batching",
     "padded_loader": "batching",
     # --- synthetic tasks (synthetic.py) ---
     "adding_problem": "synthetic",
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "number_to_words": "synthetic",
     "human_numbers": "synthetic",
     "human_numbers_split": "synthetic",
+    "AgreementData": "synthetic",
     "agreement_language": "synthetic",
 }
 
