@@ -13,6 +13,10 @@ import torch
 from torch import nn
 
 from course_lib import grading
+from course_lib.grading.case import Setup, flatten, output_spec
+from course_lib.grading.checks import one_thread
+from course_lib.grading.reference import NO_MISTAKE, reference_outputs
+from course_lib.models import cells, layers
 
 
 # ---------------------------------------------------------------- hand-written cells, correct by default
@@ -424,6 +428,19 @@ def test_crash_message_names_the_call_shapes_and_line():
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+def test_crash_in_backward_names_no_line_of_grading_itself():
+    class EditsOutputInPlace(HandRNNCell):
+        def forward(self, x, h=None):
+            return super().forward(x, h).mul_(1.0)  # tanh's backward needs its output: autograd refuses
+
+    with pytest.raises(grading.CheckFailed) as info:
+        grading.check_rnn_cell(EditsOutputInPlace)
+    msg = str(info.value)
+    assert info.value.mistake == "crash" and "backward through the outputs of cell(x, h0)" in msg
+    assert "in-place edit" in msg
+    assert ".py, line" not in msg  # only grading's and torch's frames: no line of the student's to show
+
+
 def test_constructor_and_argument_errors():
     with pytest.raises(grading.CheckFailed, match=r"LSTMWrongSignature\(input_size=3, hidden_size=5\)"):
         grading.check_lstm_cell(LSTMWrongSignature)
@@ -466,44 +483,36 @@ def test_checks_leave_the_global_random_stream_alone():
 def test_reference_maths_equals_torch_on_a_deeper_layer():
     """The diagnosis is only as good as the reference it perturbs: with no mistake it must be torch."""
     x = torch.randn(4, 6, 3, dtype=torch.float64)
-    with grading._one_thread():  # tiny tensors: threads only add waiting on a busy CI machine
+    with one_thread():  # tiny tensors: threads only add waiting on a busy CI machine
         _compare_reference_with_torch(x)
 
 
 def _compare_reference_with_torch(x):
     for kind, layer in [("rnn", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)]:
         twin = layer(3, 5, num_layers=3, batch_first=True).double()
-        setup = grading._Setup(kind, True, layer, torch.device("cpu"), num_layers=3, batch_first=True)
-        ours = grading._reference(setup, grading._NO_MISTAKE, x, None, setup.weights(twin))
-        theirs = grading._flatten(twin(x), grading._spec(setup))
+        setup = Setup(kind, True, layer, torch.device("cpu"), num_layers=3, batch_first=True)
+        ours = reference_outputs(setup, NO_MISTAKE, x, None, setup.weights(twin))
+        theirs = flatten(twin(x), output_spec(setup))
         for a, b in zip(ours, theirs, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
-def _course_class(module: str, name: str):
-    """course_lib's own twin, or a skip while the helper writing it has not landed it yet."""
-    mod = pytest.importorskip(f"course_lib.models.{module}")
-    if not hasattr(mod, name):
-        pytest.skip(f"course_lib.models.{module} has no {name} yet")
-    return getattr(mod, name)
-
-
 @pytest.mark.parametrize(
-    ("check", "module", "name"),
+    ("check", "cls"),
     [
-        ("rnn_cell", "cells", "RNNCell"),
-        ("lstm_cell", "cells", "LSTMCell"),
-        ("gru_cell", "cells", "GRUCell"),
-        ("rnn_layer", "layers", "RNN"),
-        ("lstm_layer", "layers", "LSTM"),
-        ("gru_layer", "layers", "GRU"),
+        ("rnn_cell", cells.RNNCell),
+        ("lstm_cell", cells.LSTMCell),
+        ("gru_cell", cells.GRUCell),
+        ("rnn_layer", layers.RNN),
+        ("lstm_layer", layers.LSTM),
+        ("gru_layer", layers.GRU),
     ],
 )
-def test_course_lib_models_pass(check, module, name):
-    report = CHECKS[check](_course_class(module, name))
+def test_course_lib_models_pass(check, cls):
+    report = CHECKS[check](cls)
     assert report.max_error < 1e-12
     if check.startswith("rnn"):
-        assert CHECKS[check](_course_class(module, name), "relu").max_error < 1e-12
+        assert CHECKS[check](cls, "relu").max_error < 1e-12
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
