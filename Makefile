@@ -27,10 +27,33 @@ env: $(STAMP)
 lint: env
 	$(VENV)/bin/ruff check .
 
+# Tests use tiny tensors: one thread each avoids oversubscribing the two cores.
 test: env lint
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest
 
-book: env
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256 := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX := _build/vendor/mathjax/tex-mml-chtml.js
+BOOK_INPUTS := $(shell find course_lib -name '*.py' -not -path '*/__pycache__/*') requirements.lock pyproject.toml
+
+# jupyter-cache re-runs a page only when its code cells change, and Sphinx re-reads only changed
+# sources: drop both caches whenever course_lib or the pinned environment changes.
+_build/.book-inputs.stamp: $(BOOK_INPUTS)
+	rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute
+	mkdir -p _build && touch $@
+
+# MathJax served by the site itself (math works offline), from the npm registry, sha256-pinned.
+$(MATHJAX):
+	rm -rf _build/vendor && mkdir -p _build/vendor/npm
+	cd _build/vendor/npm && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null
+	echo "$(MATHJAX_SHA256)  _build/vendor/npm/mathjax-$(MATHJAX_VERSION).tgz" | sha256sum -c --quiet
+	tar -xzf _build/vendor/npm/mathjax-$(MATHJAX_VERSION).tgz -C _build/vendor/npm
+	mkdir -p _build/vendor/mathjax
+	cd _build/vendor/npm/package && cp LICENSE es5/tex-mml-chtml.js ../../mathjax/ \
+	  && cp -r es5/input es5/output es5/ui es5/a11y es5/adaptors es5/sre ../../mathjax/
+	rm -rf _build/vendor/npm
+
+book: env _build/.book-inputs.stamp $(MATHJAX)
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 
