@@ -1,0 +1,297 @@
+"""Generating from trained models: sampling and greedy decoding for language models, greedy and
+beam-search decoding for the encoder-decoder.
+
+Language models (``models.LanguageModel``): the prompt goes through the model in one call, then
+``LanguageModelStepper`` steps the recurrent layer one token at a time with the equations of
+``torch.nn.LSTMCell``/``GRUCell``/``RNNCell`` on the layer's weights, one cell per layer. Calling
+an ``nn.LSTM`` once per token pays its per-call overhead every time (oneDNN on CPU); the stepper
+also folds the embedding through layer 0's input weights into one table, so a step's first matmul
+becomes a row lookup, and samples by the Gumbel-max trick. benchmarks/sampling.py measures it.
+Used in chapters/01 and 03, chapter 6's text and music generation, chapters/05 and chapter 6's
+translation (``greedy_translate``, ``beam_search``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from course_lib.models.seq2seq import Seq2Seq, select_state
+from course_lib.models.tasks import LanguageModel
+
+__all__ = ["LanguageModelStepper", "sample", "greedy", "greedy_translate", "beam_search", "Hypothesis"]
+
+
+class LanguageModelStepper:
+    """Step a ``LanguageModel`` token by token, fast; its logits equal the model's full forward.
+
+    start(prompt (B, P) long) -> logits (B, V) for the token after the prompt (one call to the rnn);
+    step(tokens (B,) long) -> logits (B, V) for the token after ``tokens``. The model must be in
+    eval mode. ``fold_embedding`` precomputes ``E W_ih0^T + b`` (V, G*H): worth it when more tokens
+    will be generated than there are vocabulary entries. The table is a snapshot of the weights: build
+    a new stepper after training further. Layers whose maths it cannot tell (e.g. ``proj_size``) are
+    stepped by calling the model itself.
+    """
+
+    def __init__(self, model: LanguageModel, *, fold_embedding: bool = True):
+        if not isinstance(model, LanguageModel):
+            raise TypeError(f"expected a models.LanguageModel, got {type(model).__name__}")
+        if model.training:
+            raise ValueError("call model.eval() before stepping it: dropout would change the logits")
+        self.model, self.kind, self.state = model, model.spec.kind, None
+        if self.kind is None:
+            return
+        rnn, H = model.rnn, model.spec.hidden_size
+        with torch.inference_mode():
+            self.w_ih, self.w_ih_t, self.w_hh_t, self.b_in, self.b_hh = [], [], [], [], []
+            for k in range(model.spec.num_layers):
+                w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
+                b_ih = getattr(rnn, f"bias_ih_l{k}", None)
+                b_hh = getattr(rnn, f"bias_hh_l{k}", None)
+                b_ih = torch.zeros_like(w_ih[:, 0]) if b_ih is None else b_ih
+                b_hh = torch.zeros_like(w_hh[:, 0]) if b_hh is None else b_hh
+                # GRU keeps b_hh with the hidden matmul: its reset gate multiplies (W_hn h + b_hn).
+                self.b_in.append(b_ih if self.kind == "gru" else b_ih + b_hh)  # (G*H,)
+                self.b_hh.append(b_hh)
+                # Row-major copies of W^T: a (1, H) @ (H, G*H) product runs ~10% faster on them than
+                # on the transposed view (measured at H=512 on one CPU thread).
+                self.w_ih.append(w_ih)  # (G*H, in)
+                self.w_ih_t.append(w_ih.t().contiguous())  # (in, G*H)
+                self.w_hh_t.append(w_hh.t().contiguous())  # (H, G*H)
+            self.table = F.linear(model.embedding.weight, self.w_ih[0], self.b_in[0]) \
+                if fold_embedding else None  # (V, G*H)
+        self.H = H
+
+    def start(self, prompt: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return self._start(prompt)
+
+    def step(self, tokens: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return self._step(tokens)
+
+    def _start(self, prompt: Tensor) -> Tensor:
+        logits, state = self.model(prompt)  # (B, P, V)
+        if self.kind is None:
+            self.state = state
+        elif self.kind == "lstm":
+            self.state = (list(state[0].unbind(0)), list(state[1].unbind(0)))  # L x (B, H) each
+        else:
+            self.state = list(state.unbind(0))  # L x (B, H)
+        return logits[:, -1]  # (B, V)
+
+    def _step(self, tokens: Tensor) -> Tensor:
+        model = self.model
+        if self.kind is None:
+            logits, self.state = model(tokens.unsqueeze(1), self.state)  # (B, 1, V)
+            return logits[:, 0]
+        if self.table is not None:
+            x = self.table.index_select(0, tokens)  # (B, G*H): layer 0's input term, biases included
+        else:
+            x = F.linear(model.embedding(tokens), self.w_ih[0], self.b_in[0])  # (B, G*H)
+        h = x
+        for k in range(model.spec.num_layers):
+            if k > 0:  # the layer below's new h is this layer's input
+                x = torch.addmm(self.b_in[k], h, self.w_ih_t[k])  # (B, G*H)
+            h = self._cell(k, x)  # (B, H)
+        return F.linear(h, model.head.weight, model.head.bias)  # (B, V)
+
+    def _cell(self, k: int, x: Tensor) -> Tensor:
+        """Layer k's cell update given its input term x (B, G*H); updates the state, returns h (B, H)."""
+        H, kind = self.H, self.kind
+        if kind == "lstm":
+            hs, cs = self.state
+            gates = torch.addmm(x, hs[k], self.w_hh_t[k])  # (B, 4H): i, f, g, o
+            s = torch.sigmoid(gates)
+            c = torch.addcmul(s[:, H:2 * H] * cs[k], s[:, :H], torch.tanh(gates[:, 2 * H:3 * H]))
+            h = s[:, 3 * H:] * torch.tanh(c)
+            hs[k], cs[k] = h, c
+            return h
+        hs = self.state
+        if kind == "gru":
+            gh = torch.addmm(self.b_hh[k], hs[k], self.w_hh_t[k])  # (B, 3H): r, z, n
+            rz = torch.sigmoid(x[:, :2 * H] + gh[:, :2 * H])
+            n = torch.tanh(torch.addcmul(x[:, 2 * H:], rz[:, :H], gh[:, 2 * H:]))
+            h = torch.lerp(n, hs[k], rz[:, H:])  # (1 - z) * n + z * h
+        else:
+            pre = torch.addmm(x, hs[k], self.w_hh_t[k])  # (B, H)
+            h = torch.relu(pre) if kind == "rnn_relu" else torch.tanh(pre)
+        hs[k] = h
+        return h
+
+
+def _as_prompt(model: LanguageModel, prompt_ids: Sequence[int] | Tensor) -> tuple[Tensor, bool]:
+    """-> (prompt (B, P) long on the model's device, whether the caller gave a single (P,) prompt)."""
+    prompt = torch.as_tensor(prompt_ids, device=model.head.weight.device)
+    single = prompt.dim() == 1
+    prompt = prompt.unsqueeze(0) if single else prompt  # (B, P)
+    if prompt.dim() != 2 or prompt.shape[1] == 0 or prompt.is_floating_point():
+        raise ValueError(f"prompt_ids must be a non-empty (P,) or (B, P) sequence of int ids, got "
+                         f"{tuple(prompt.shape)} {prompt.dtype}")
+    return prompt.long(), single
+
+
+def _draw(logits: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One sample per row of softmax(logits) (B, K) -> (B,), by the Gumbel-max trick.
+
+    ``argmax_i (logits_i - log E_i)`` with ``E_i ~ Exp(1)`` independent is token i with probability
+    ``softmax(logits)_i``, exactly; it costs two elementwise ops and an argmax, where softmax +
+    ``torch.multinomial`` cost about twice as much per step. E is drawn in float64, where E = 0 (a
+    token chosen whatever its probability) has a chance of about 1e-16.
+    """
+    device = logits.device if generator is None else generator.device
+    noise = torch.empty(logits.shape, dtype=torch.float64, device=device).exponential_(generator=generator)
+    return (logits.double() - noise.log().to(logits.device)).argmax(-1)
+
+
+def _generate(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int, pick) -> Tensor:
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            prompt, single = _as_prompt(model, prompt_ids)  # (B, P)
+            batch = prompt.shape[0]
+            stepper = LanguageModelStepper(model, fold_embedding=model.embedding.num_embeddings <= n * batch)
+            logits = stepper._start(prompt)  # (B, V)
+            out = []
+            for t in range(n):
+                out.append(pick(logits))  # (B,)
+                if t + 1 < n:
+                    logits = stepper._step(out[-1])
+            out = torch.stack(out, 1) if out else prompt.new_empty(batch, 0)  # (B, n)
+    finally:
+        model.train(was_training)
+    return out[0] if single else out
+
+
+def sample(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int, *, temperature: float = 1.0,
+           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Sample ``n`` tokens after the prompt from softmax(logits / temperature), optionally top-k.
+
+    prompt_ids: (P,) or (B, P) ids, P >= 1 -> the new tokens only, (n,) or (B, n) long. A seeded
+    ``generator`` makes the text reproducible. The model runs in eval mode (no dropout).
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (use decode.greedy for the argmax), got {temperature!r}")
+    vocab = model.head.out_features
+    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k):
+        raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+    top_k = None if top_k is None or top_k >= vocab else top_k
+
+    def pick(logits: Tensor) -> Tensor:
+        logits = logits / temperature if temperature != 1.0 else logits
+        if top_k is None:
+            return _draw(logits, generator)  # (B,)
+        values, index = logits.topk(top_k, dim=-1)  # (B, k)
+        return index.gather(1, _draw(values, generator).unsqueeze(1)).squeeze(1)  # (B,)
+
+    return _generate(model, prompt_ids, n, pick)
+
+
+def greedy(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int) -> Tensor:
+    """The ``n`` most likely tokens one at a time (argmax) after the prompt -> (n,) or (B, n) long."""
+    return _generate(model, prompt_ids, n, lambda logits: logits.argmax(dim=-1))
+
+
+@torch.inference_mode()
+def greedy_translate(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: int
+                     ) -> tuple[Tensor, Tensor | None]:
+    """Translate a batch by taking the argmax at every decoder step, stopping at EOS.
+
+    src (B, S) long, src_lengths (B,) -> (tokens (B, T) long: the output after BOS, with EOS
+    where a sentence ended and ``pad_id`` after it, T <= max_len; attention (B, T, S) or None).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        memory, state = model.encode(src, src_lengths)
+        y = torch.full((src.shape[0],), model.bos_id, dtype=torch.long, device=src.device)  # (B,)
+        done = torch.zeros_like(y, dtype=torch.bool)
+        tokens, weights = [], []
+        for _ in range(max_len):
+            logits, state, w = model.decode_step(y, state, memory)  # (B, V)
+            y = logits.argmax(-1).masked_fill(done, model.pad_id)  # (B,)
+            tokens.append(y)
+            weights.append(w)
+            done |= y == model.eos_id
+            if bool(done.all()):
+                break
+    finally:
+        model.train(was_training)
+    out = torch.stack(tokens, 1) if tokens else src.new_empty(src.shape[0], 0)  # (B, T)
+    return out, (torch.stack(weights, 1) if weights and weights[0] is not None else None)
+
+
+@dataclass
+class Hypothesis:
+    """A beam-search output: ``tokens`` (without BOS and EOS), their total log-probability, the
+    length-normalised ``score`` that ranks them, and whether it ended with EOS."""
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+    finished: bool
+
+
+@torch.inference_mode()
+def beam_search(model: Seq2Seq, src: Tensor, src_len: int | Tensor | None = None, beam_size: int = 4,
+                max_len: int = 50, length_penalty: float = 0.6) -> list[Hypothesis]:
+    """Beam search for one source sentence, src (S,) or (1, S) -> hypotheses, best first.
+
+    Keeps the ``beam_size`` best unfinished prefixes by total log-probability. A hypothesis that
+    emits EOS is ranked by ``log P(y) / len(y) ** length_penalty`` (len counts EOS): 0 ranks by raw
+    log-probability, which favours short outputs; 1 by the mean per token. Stops when ``beam_size``
+    hypotheses have finished or after ``max_len`` tokens (unfinished beams are then returned too).
+    """
+    if not (isinstance(beam_size, int) and beam_size >= 1 and isinstance(max_len, int) and max_len >= 1):
+        raise ValueError(f"beam_size and max_len must be ints >= 1, got {beam_size!r}, {max_len!r}")
+    src = src.unsqueeze(0) if src.dim() == 1 else src
+    if src.dim() != 2 or src.shape[0] != 1:
+        raise ValueError(f"beam_search decodes one sentence: src (S,) or (1, S), not {tuple(src.shape)}")
+    length = src.shape[1] if src_len is None else int(src_len)
+    was_training = model.training
+    model.eval()
+    try:
+        memory, state = model.encode(src, torch.tensor([length], device=src.device))
+        return _beam_loop(model, memory, state, beam_size, max_len, length_penalty)
+    finally:
+        model.train(was_training)
+
+
+def _beam_loop(model: Seq2Seq, memory, state, beam_size: int, max_len: int, alpha: float) -> list[Hypothesis]:
+    device = memory.outputs.device
+    last = torch.full((1,), model.bos_id, dtype=torch.long, device=device)  # (K,) last token per beam
+    beam_lp = torch.zeros(1, dtype=torch.float64, device=device)  # (K,) total log-prob per beam
+    prefixes: list[list[int]] = [[]]
+    finished: list[Hypothesis] = []
+    for t in range(1, max_len + 1):
+        zeros = torch.zeros(len(prefixes), dtype=torch.long, device=device)
+        logits, state, _ = model.decode_step(last, state, memory.select(zeros))  # (K, V)
+        cand = beam_lp.unsqueeze(1) + torch.log_softmax(logits.double(), -1)  # (K, V)
+        top_lp, top_idx = cand.flatten().topk(min(2 * beam_size, cand.numel()))
+        keep, vocab = [], cand.shape[1]
+        for lp, idx in zip(top_lp.tolist(), top_idx.tolist(), strict=True):
+            origin, word = divmod(idx, vocab)
+            if word == model.eos_id:
+                finished.append(Hypothesis(prefixes[origin], lp, lp / t**alpha, True))
+            elif len(keep) < beam_size:
+                keep.append((origin, word, lp))
+            if len(keep) == beam_size:
+                break
+        if len(finished) >= beam_size or not keep:
+            break
+        origins = torch.tensor([o for o, _, _ in keep], device=device)
+        state = select_state(state, origins)
+        last = torch.tensor([w for _, w, _ in keep], device=device)
+        beam_lp = torch.tensor([lp for _, _, lp in keep], dtype=torch.float64, device=device)
+        prefixes = [prefixes[o] + [w] for o, w, _ in keep]
+    else:  # max_len reached: the unfinished beams compete too
+        ends = zip(prefixes, beam_lp.tolist(), strict=True)
+        finished += [Hypothesis(p, lp, lp / max_len**alpha, False) for p, lp in ends]
+    return sorted(finished, key=lambda h: h.score, reverse=True)[:beam_size]
