@@ -1,0 +1,1 @@
+"""Diagrams for the chapters, drawn with matplotlib: one module per chapter (``bptt``, ``lstm``)."""
