@@ -1,0 +1,12 @@
+"""Models of the course: recurrent cells and layers from scratch, twins of ``torch.nn``'s.
+
+Import module-qualified, e.g. ``from course_lib import models; models.LSTM(...)``. The per-step
+maths the cells and layers share is ``models.steps`` (chapters show it with ``inspect.getsource``).
+"""
+
+from course_lib.models import steps
+from course_lib.models.cells import GRUCell, LSTMCell, RNNCell
+from course_lib.models.layers import GRU, LSTM, RNN
+from course_lib.models.steps import LSTM_VARIANTS
+
+__all__ = ["steps", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "LSTM_VARIANTS"]
