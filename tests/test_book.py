@@ -44,9 +44,16 @@ ABSOLUTE_PATH_RE = re.compile(r"(?<![\w.:/])(/work/|/home/|/Users/|/tmp/|/root/|
 
 
 def _toc_files(toc: dict) -> list[str]:
+    def walk(entries: list[dict]) -> list[str]:
+        found: list[str] = []
+        for entry in entries:
+            found.append(entry["file"])
+            found += walk(entry.get("sections", []))  # a chapter's further pages
+        return found
+
     files = [toc["root"]]
     for part in toc.get("parts", []):
-        files += [entry["file"] for entry in part.get("chapters", [])]
+        files += walk(part.get("chapters", []))
     return files
 
 
