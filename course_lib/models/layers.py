@@ -132,7 +132,8 @@ class _RecurrentLayer(nn.Module):
         return s
 
     def _step(self, xp: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None, extra: State) -> State:
-        raise NotImplementedError
+        """One time step of one direction; each of RNN, LSTM and GRU supplies its own (abstract here)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _step")
 
     def _initial_state(self, hx: object, batch: int, layout: SequenceLayout, ref: Tensor) -> State:
         """Each part of the state as (num_layers * D, N, H), zeros when hx is None."""
