@@ -24,13 +24,6 @@ from course_lib.train import checkpoint as ckpt_mod
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same thread count in every run compared bit for bit
-    yield
-    torch.set_num_threads(before)
-
 
 class Classifier(nn.Module):
     """A GRU with dropout over (B, T, F) features: dropout and shuffling both draw random numbers."""

@@ -16,14 +16,6 @@ from course_lib.models.tasks import LanguageModel
 PAD, UNK, BOS, EOS, A, B = 0, 1, 2, 3, 4, 5  # data.Vocab's special ids, then two words
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a busy 2-core machine spin and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _lm(rnn: nn.Module, vocab: int = 11, tie: bool = False, seed: int = 0) -> LanguageModel:
     torch.manual_seed(seed)

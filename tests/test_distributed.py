@@ -115,13 +115,6 @@ def _worker(out: Path) -> None:
     )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.distributed
 @pytest.mark.slow

@@ -14,15 +14,6 @@ from course_lib.models.seq2seq import Seq2Seq
 from course_lib.models.tasks import LanguageModel, SequenceClassifier, SequenceTagger, make_rnn, rnn_spec
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a busy 2-core machine spin and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _fit(model: nn.Module, loss_fn, steps: int, lr: float = 0.01) -> tuple[float, float]:
     """Adam on one fixed batch -> (first loss, last loss)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)

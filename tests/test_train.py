@@ -17,14 +17,6 @@ from course_lib.train import live
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models run fastest on one thread, and the CI machine has two cores for everything.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def quiet(**kwargs) -> train.TrainConfig:
     kwargs.setdefault("progress", False)
