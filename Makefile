@@ -61,7 +61,7 @@ book: env _build/.book-inputs.stamp $(MATHJAX)
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	.lockenv/bin/pip install -q --upgrade pip
-	.lockenv/bin/pip install -q torch==2.13.0 -e ".[datasets,book,dev]"
+	.lockenv/bin/pip install -q torch==2.13.0 -e ".[datasets,baselines,grading,book,dev]"
 	.lockenv/bin/pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > requirements.lock
 	rm -rf .lockenv
 
