@@ -69,6 +69,21 @@ def test_vader_archive_without_the_member_is_an_error(tmp_path, monkeypatch):
         data.load_vader_movie_reviews()
 
 
+def test_sentence_polarity_is_the_balanced_mr_benchmark():
+    rows = data.load_sentence_polarity()
+    labels = [label for _, label in rows]
+    assert len(rows) == 10_662 and labels.count(0) == labels.count(1) == 5_331
+    assert all(sentence and sentence == sentence.lower() for sentence, _ in rows[:100])
+
+
+def test_every_nltk_corpus_is_registered_with_its_mirror_name():
+    names = {"brown", "movie_reviews", "sentence_polarity", "subjectivity", "abc", "state_union",
+             "webtext", "inaugural"}
+    for name in names:
+        ds = data.info(f"nltk_{name}")
+        assert ds.kind == "url" and ds.files == (f"{name}.zip",)
+
+
 def test_cmudict_pairs_are_words_with_arpabet_phonemes(cmudict_pairs):
     assert 120_000 < len(cmudict_pairs) < 140_000
     words = [w for w, _ in cmudict_pairs]

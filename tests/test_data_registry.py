@@ -48,6 +48,8 @@ def test_registry_holds_the_promised_datasets_with_complete_entries():
     assert names == {
         "tinyshakespeare", "vader", "cmudict", "surnames", "irish_tunes",
         "analogies", "wordsim353", "simlex999", "sunspots", "seattle_weather",
+        "nltk_brown", "nltk_movie_reviews", "nltk_sentence_polarity", "nltk_subjectivity", "nltk_abc",
+        "nltk_state_union", "nltk_webtext", "nltk_inaugural",
     }  # fmt: skip
     for ds in data.list_datasets():
         assert data.info(ds.name) is ds and data.DATASETS[ds.name] is ds

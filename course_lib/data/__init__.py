@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "load_simlex999": "loaders",
     "load_sunspots": "loaders",
     "load_seattle_weather": "loaders",
+    "load_sentence_polarity": "loaders",
     # --- text pipeline (text.py) ---
     "char_tokenize": "text",
     "word_tokenize": "text",

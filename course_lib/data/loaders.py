@@ -15,6 +15,7 @@ import importlib
 import re
 import tarfile
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "load_cmudict",
     "load_irish_tunes",
     "load_seattle_weather",
+    "load_sentence_polarity",
     "load_simlex999",
     "load_sunspots",
     "load_surnames",
@@ -88,6 +90,26 @@ def load_vader_movie_reviews() -> list[tuple[str, float]]:
             raise ValueError(f"{path}:{_VADER_MEMBER}:{number}: expected id, rating, sentence: {line!r}")
         reviews.append((fields[2].strip(), float(fields[1])))
     return reviews
+
+
+def load_sentence_polarity() -> list[tuple[str, int]]:
+    """The 'MR' sentence-polarity benchmark as ``(sentence, label)``, label 1 positive, 0 negative.
+
+    10,662 lower-cased, pre-tokenised review sentences (5,331 of each label; Pang & Lee 2005), read
+    straight out of NLTK's ``sentence_polarity.zip`` (``rt-polarity.pos`` / ``.neg``, Latin-1), all
+    negatives first, each file in its order: shuffle before splitting. Chapters 4 and 6.
+    """
+    path = fetch("nltk_sentence_polarity")
+    rows: list[tuple[str, int]] = []
+    with zipfile.ZipFile(path) as archive:
+        for suffix, label in (("neg", 0), ("pos", 1)):
+            member = f"sentence_polarity/rt-polarity.{suffix}"
+            try:
+                raw = archive.read(member)
+            except KeyError:
+                raise ValueError(f"{path} holds no file {member!r}") from None
+            rows.extend((line.strip(), label) for line in _decode(raw).splitlines() if line.strip())
+    return rows
 
 
 def load_cmudict(*, all_pronunciations: bool = False) -> list[tuple[str, list[str]]]:

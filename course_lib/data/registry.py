@@ -105,8 +105,8 @@ DATASETS: dict[str, DatasetInfo] = {
     for d in (
         DatasetInfo(
             name="tinyshakespeare",
-            description="40,000 lines of Shakespeare's plays as one text: character-level language models "
-            "(chapters 1-3).",
+            description="40,000 lines of Shakespeare's plays as one text: character-level language models"
+            " (chapters 1-3).",
             kind="url",
             files=("input.txt",),
             urls=("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
@@ -130,6 +130,102 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="MIT (C.J. Hutto)",
             citation="Hutto, C.J. & Gilbert, E. (2014). VADER: A Parsimonious Rule-based Model for "
             "Sentiment Analysis of Social Media Text. ICWSM-14.",
+        ),
+        DatasetInfo(
+            name="nltk_brown",
+            description="Brown Corpus: 500 texts of 1961 American English, POS-tagged, ~1.16M word "
+            "tokens: word embeddings (chapter 4).",
+            kind="url",
+            files=("brown.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/brown.zip",),
+            sha256=("9b275f9b3b95d7bd66ccfb7cd259f445a13bbe5d1f4107aba09fd3e8364bafa6",),
+            size_bytes=3_314_357,
+            licence="non-commercial use (NLTK's package record)",
+            citation='Francis, W.N. & Kučera, H. (1979). Brown Corpus Manual. Brown University.',
+        ),
+        DatasetInfo(
+            name="nltk_movie_reviews",
+            description="Sentiment Polarity Dataset 2.0: 2,000 full movie reviews (1,000 positive, 1,000 "
+            "negative), ~1.5M word tokens: word embeddings (chapter 4).",
+            kind="url",
+            files=("movie_reviews.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/movie_reviews.zip",),
+            sha256=("a41211ae685019137410268134db6a1a14428c89b671eb83056151a878539008",),
+            size_bytes=4_004_848,
+            licence='CC BY 4.0',
+            citation='Pang, B. & Lee, L. (2004). A Sentimental Education. ACL 2004.',
+        ),
+        DatasetInfo(
+            name="nltk_sentence_polarity",
+            description="Sentence Polarity Dataset 1.0, the 'MR' benchmark: 5,331 positive and 5,331 "
+            "negative review sentences: sentiment (chapters 4 and 6).",
+            kind="url",
+            files=("sentence_polarity.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/sentence_polarity.zip",),
+            sha256=("6e1ed4405b65c7eabf1d199a7f7c437091ac21da0ea7467b410a74062574566b",),
+            size_bytes=490_256,
+            licence='CC BY 4.0',
+            citation="Pang, B. & Lee, L. (2005). Seeing stars: Exploiting class relationships for "
+            "sentiment categorization with respect to rating scales. ACL 2005.",
+        ),
+        DatasetInfo(
+            name="nltk_subjectivity",
+            description='Subjectivity Dataset 1.0: 5,000 subjective and 5,000 objective sentences.',
+            kind="url",
+            files=("subjectivity.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/subjectivity.zip",),
+            sha256=("741f3371e1a4375051b874fd82fd55857b90975473c91c19a3101cbe17fc4d8c",),
+            size_bytes=521_628,
+            licence='CC BY 4.0',
+            citation='Pang, B. & Lee, L. (2004). A Sentimental Education. ACL 2004.',
+        ),
+        DatasetInfo(
+            name="nltk_abc",
+            description="Australian Broadcasting Commission 2006 rural and science news transcripts, "
+            "~0.66M word tokens: word embeddings (chapter 4).",
+            kind="url",
+            files=("abc.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/abc.zip",),
+            sha256=("129bb6001beb828049a90a59b7dd3c2f0594a47012e48fc5177dfae38e658565",),
+            size_bytes=1_487_851,
+            licence='as distributed with NLTK (no licence stated in its record)',
+            citation='Australian Broadcasting Commission (2006), as packaged by NLTK.',
+        ),
+        DatasetInfo(
+            name="nltk_state_union",
+            description="US State of the Union addresses 1945-2006, ~0.35M word tokens: word embeddings "
+            "(chapter 4).",
+            kind="url",
+            files=("state_union.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/state_union.zip",),
+            sha256=("366c1dc82b2abf896f42b2ec50ba802a0141a29f75d29ca48a7a243ce5bfbe8d",),
+            size_bytes=808_757,
+            licence='public domain',
+            citation='US State of the Union addresses, as packaged by NLTK.',
+        ),
+        DatasetInfo(
+            name="nltk_webtext",
+            description="NLTK's web text (forum, reviews, film scripts, personal ads), ~0.3M word tokens:"
+            " word embeddings (chapter 4).",
+            kind="url",
+            files=("webtext.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/webtext.zip",),
+            sha256=("9e32dbae4879464b8f420a0dc721855bb26167b720d7695588d2ca2aeadf501a",),
+            size_bytes=646_297,
+            licence='as distributed with NLTK (no licence stated in its record)',
+            citation='NLTK web text corpus, as packaged by NLTK.',
+        ),
+        DatasetInfo(
+            name="nltk_inaugural",
+            description="US presidential inaugural addresses, ~0.14M word tokens: word embeddings "
+            "(chapter 4).",
+            kind="url",
+            files=("inaugural.zip",),
+            urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/inaugural.zip",),
+            sha256=("7c5fb5793e31fbeae12bf1aa0ffda5336468f07cedb50654c6d31ca384e2046b",),
+            size_bytes=346_476,
+            licence='public domain',
+            citation='US presidential inaugural addresses, as packaged by NLTK.',
         ),
         DatasetInfo(
             name="cmudict",
@@ -180,8 +276,8 @@ DATASETS: dict[str, DatasetInfo] = {
             pip_package="gensim",
             size_bytes=603_955,
             licence="Apache-2.0 (word2vec); copy shipped in gensim's test data (LGPL-2.1)",
-            citation="Mikolov, T., Chen, K., Corrado, G. & Dean, J. (2013). Efficient Estimation of Word "
-            "Representations in Vector Space. arXiv:1301.3781.",
+            citation="Mikolov, T., Chen, K., Corrado, G. & Dean, J. (2013). Efficient Estimation of "
+            "Word Representations in Vector Space. arXiv:1301.3781.",
         ),
         DatasetInfo(
             name="wordsim353",
@@ -193,8 +289,8 @@ DATASETS: dict[str, DatasetInfo] = {
             pip_package="gensim",
             size_bytes=7_186,
             licence="research use, as released by its authors; copy shipped in gensim's test data",
-            citation="Finkelstein, L. et al. (2002). Placing Search in Context: The Concept Revisited. "
-            "ACM TOIS 20(1).",
+            citation="Finkelstein, L. et al. (2002). Placing Search in Context: The Concept Revisited."
+            " ACM TOIS 20(1).",
         ),
         DatasetInfo(
             name="simlex999",
@@ -223,8 +319,8 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="seattle_weather",
-            description="Daily Seattle weather 2012-2015 (1,461 days): precipitation, temperatures, "
-            "wind and a weather label: forecasting and sequence classification (chapter 6).",
+            description="Daily Seattle weather 2012-2015 (1,461 days): precipitation, temperatures, wind "
+            "and a weather label: forecasting and sequence classification (chapter 6).",
             kind="package",
             files=("_data/seattle-weather.csv",),
             package="vega_datasets",
