@@ -13,48 +13,47 @@ it must parse as a PDF, have pages, and carry a bookmark titled after every page
 
 from __future__ import annotations
 
-import functools
-import http.server
+import json
 import re
 import sys
-import threading
 import zlib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "site"))
-from crawl import find_chromium  # noqa: E402 (one copy of the browser search)
+from crawl import find_chromium, serve  # noqa: E402 (one copy of the browser search and server)
 
 
 def print_pdf(site: Path, out: Path) -> None:
-    """Serve ``site`` locally and print its index.html to ``out`` with headless Chromium."""
+    """Serve ``site`` locally and print its root page to ``out`` with headless Chromium."""
     from playwright.sync_api import sync_playwright
 
     executable = find_chromium()
     if executable is None:
         raise SystemExit("make pdf needs a Chromium: apt-get install -y chromium (or set COURSE_CHROMIUM)")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
     blocked: list[str] = []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable)
-            page = browser.new_page()
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                       else (blocked.append(route.request.url), route.abort())[1])  # fmt: skip
-            page.goto(base + "index.html", wait_until="load", timeout=120_000)
-            page.evaluate("async () => { await window.MathJax?.startup?.promise; }")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(path=str(out), format="A4", print_background=True, outline=True, tagged=True,
-                     margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})  # fmt: skip
-            browser.close()
-    finally:
-        server.shutdown()
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    root = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))["root"]
+    with serve(site) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable)
+        page = browser.new_page()
+        page.route("**/*", local_only)
+        page.goto(f"{base}{root}.html", wait_until="load", timeout=300_000)  # index.html redirects
+        page.evaluate("async () => { await window.MathJax?.startup?.promise; }")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.pdf(path=str(out), format="A4", print_background=True, outline=True, tagged=True,
+                 margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})  # fmt: skip
+        browser.close()
     if blocked:
         raise SystemExit(f"the print tried to fetch {len(blocked)} remote URL(s): {blocked[:5]}")
 
@@ -86,11 +85,12 @@ def check_pdf(path: Path, titles: list[str]) -> tuple[int, list[str]]:
         raise ValueError(f"{path} is not a complete PDF file")
     text = _pdf_strings(data)
     n_pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", text))
+    # Chromium joins a heading's wrapped lines without a space, so compare without whitespace.
     bookmarks = [
-        " ".join(_decode_pdf_string(m.group(1)).split())
+        "".join(_decode_pdf_string(m.group(1)).split())
         for m in re.finditer(rb"/Title\s*(<[0-9A-Fa-f]*>|\((?:\\.|[^\\)])*\))", text)
     ]
-    missing = [t for t in titles if not any(t in b for b in bookmarks)]
+    missing = [t for t in titles if not any("".join(t.split()) in b for b in bookmarks)]
     return n_pages, missing
 
 
@@ -106,7 +106,11 @@ def toc_titles() -> list[str]:
         for suffix in (".md", ".ipynb"):
             source = ROOT / (name + suffix)
             if source.is_file():
-                match = re.search(r'^(?:"?)# (.+?)(?:\\n)?"?,?$', source.read_text(encoding="utf-8"), re.M)
+                text = source.read_text(encoding="utf-8")
+                if suffix == ".ipynb":  # the markdown cells of the notebook
+                    cells = json.loads(text)["cells"]
+                    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+                match = re.search(r"^# (.+)$", text, re.M)
                 if match is None:
                     raise ValueError(f"{source} has no level-1 heading")
                 titles.append(" ".join(match.group(1).replace("`", "").split()))

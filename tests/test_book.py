@@ -521,3 +521,26 @@ def test_publishing_workflow_builds_like_ci_and_publishes_the_site_from_main() -
     assert check < runs.index("make test")
     line = re.search(r"^  url: *(\S+)$", (ROOT / "_config.yml").read_text(encoding="utf-8"), re.M)
     assert line and line.group(1) == CONFIG["repository"]["url"], "the workflow's sed would read another line"
+
+
+# --------------------------------------------------------------------------- make pdf's checker
+def test_pdf_check_reads_bookmarks_plain_and_compressed_and_reports_missing_pages(tmp_path: Path) -> None:
+    import zlib
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import print_pdf
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    utf16 = ("<FEFF" + "Gated cells: LSTM and GRU".encode("utf-16-be").hex().upper() + ">").encode()
+    hidden = zlib.compress(b"<</Title " + utf16 + b" /Parent 1 0 R>>\n<</Type /Page>>")
+    pdf = (b"%PDF-1.4\n1 0 obj\n<</Title (1.2. Recurrence: one set\\(s\\) of) /Type /Page>>\nendobj\n"
+           b"2 0 obj\n<</Length " + str(len(hidden)).encode() + b" /Filter /FlateDecode>>\nstream\n"
+           + hidden + b"\nendstream\nendobj\ntrailer\n<<>>\n%%EOF\n")  # fmt: skip
+    path = tmp_path / "book.pdf"
+    path.write_bytes(pdf)
+    titles = ["Recurrence: one set(s) of", "Gated cells: LSTM and GRU", "Word embeddings"]
+    assert print_pdf.check_pdf(path, titles) == (2, ["Word embeddings"])
+    path.write_bytes(pdf[:-7])  # truncated: no %%EOF
+    with pytest.raises(ValueError, match="not a complete PDF"):
+        print_pdf.check_pdf(path, titles)

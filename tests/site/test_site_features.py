@@ -40,11 +40,18 @@ def _search(crawler: Crawler, page, base_url: str, query: str) -> list[str]:
     return sorted({_relative(h, base_url).split("#")[0] for h in hrefs})
 
 
-def test_search_finds_each_chapter_page_by_a_term_from_its_title(crawler: Crawler, reports: dict,
+def test_search_finds_each_chapter_by_a_term_from_its_first_page(crawler: Crawler, reports: dict,
                                                                  base_url: str) -> None:
+    # One search per chapter (each costs a page load and the search index): its first page after
+    # the landing page, found by the longest word of that page's title.
+    firsts = {}
+    for path in CHAPTER_PAGES:
+        if not path.endswith("_index.html"):
+            firsts.setdefault(path.split("/")[1][:2], path)
+    assert firsts, "no chapter pages"
     page = crawler.new_page()
     misses = []
-    for path in CHAPTER_PAGES:
+    for path in firsts.values():
         title = reports[path].info["h1"].replace("#", "").strip()
         # The longest word of the page's title: specific enough to find the page, not the others.
         term = max(re.findall(r"[A-Za-z][A-Za-z-]{3,}", title), key=len)
