@@ -12,7 +12,8 @@
 3. **Each script once.** sphinx-thebe registers its inline configuration script on every
    ``env-before-read-docs``, and Sphinx 7 then emits it twice per page, so every page threw
    ``Identifier 'THEBE_JS_URL' has already been declared``. With thebe off (launch_buttons.thebe:
-   false) its scripts do nothing, so they are dropped; any other script listed twice is kept once.
+   false) its scripts do nothing, so they are dropped (with the per-page configuration it appends,
+   which names its demo repository); any other script listed twice is kept once.
 4. **A valid first-visit theme.** The theme's default light/dark mode is set to ``auto``.
 5. **Downloads keep their outputs.** myst-nb 1.4 writes the executed notebook that the download and
    Colab buttons offer from the notebook *before* it merges the outputs of a cached execution, so
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from docutils import nodes
 from jupyter_cache import get_cache
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
@@ -84,6 +86,20 @@ def _restore_cached_outputs(app: Sphinx, doctree: Any) -> None:
     nbformat.write(merged, written)
 
 
+def _drop_thebe_config(app: Sphinx, doctree: Any, docname: str) -> None:
+    # sphinx-thebe appends a per-page configuration naming its demo repository (binder-examples/...)
+    # to every page, even with thebe off: remove it, so no page names another repository.
+    if _thebe_on(app):
+        return
+    for node in list(doctree.findall(nodes.raw)):
+        if "x-thebe-config" in node.astext() or "kernelName =" in node.astext():
+            node.parent.remove(node)
+
+
+def _thebe_on(app: Sphinx) -> bool:
+    return bool(app.config.html_theme_options.get("launch_buttons", {}).get("thebe"))
+
+
 def _is_thebe(script: Any) -> bool:
     filename = getattr(script, "filename", None) or ""
     body = getattr(script, "attributes", {}).get("body", "")
@@ -91,7 +107,7 @@ def _is_thebe(script: Any) -> bool:
 
 
 def _fix_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
-    thebe_on = bool(app.config.html_theme_options.get("launch_buttons", {}).get("thebe"))
+    thebe_on = _thebe_on(app)
     scripts, seen = [], set()
     for script in context.get("script_files", []):
         key = (getattr(script, "filename", None), tuple(sorted(getattr(script, "attributes", {}).items())))
@@ -127,6 +143,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _check_config)
     app.connect("source-read", _substitute_url)
     app.connect("doctree-read", _restore_cached_outputs)
+    app.connect("doctree-resolved", _drop_thebe_config, priority=900)
     app.connect("html-page-context", _fix_page, priority=900)
     app.connect("build-finished", _substitute_in_copies)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

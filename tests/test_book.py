@@ -192,7 +192,12 @@ def test_the_built_site_serves_its_own_mathjax_and_no_remote_script(mini_build: 
     assert (html / mathjax[0].split("?")[0]).resolve().is_file(), f"{mathjax[0]} is not in the site"
     remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
     assert not remote, f"scripts fetched from the network: {remote}"
-    assert page.count("THEBE_JS_URL") <= 1, "sphinx-thebe's configuration script is included twice"
+    # Thebe is off (launch_buttons.thebe: false): none of sphinx-thebe's scripts or configuration,
+    # which used to be included twice and to name its demo repository, reaches a page.
+    assert CONFIG["launch_buttons"]["thebe"] is False
+    for name in ("intro.html", "ok.html"):
+        text = (html / name).read_text(encoding="utf-8")
+        assert "THEBE_JS_URL" not in text and "x-thebe-config" not in text and "binder-examples" not in text
 
 
 @pytest.mark.slow

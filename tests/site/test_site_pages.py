@@ -115,3 +115,18 @@ def test_generated_pages_load_cleanly(crawler: Crawler, path: str) -> None:
     report = crawler.visit(page, path)
     page.close()
     assert (report.console_errors, report.blocked, report.missing) == ([], [], []), report
+
+
+def test_chapters_are_numbered_n_and_their_pages_n_1_n_2_in_reading_order(reports: dict) -> None:
+    numbers = {}
+    chapter, section = 0, 0
+    for path in PAGES:
+        if path.startswith("chapters/") and path.endswith("_index.html"):
+            chapter, section = chapter + 1, 0
+            numbers[path] = f"{chapter}."
+        elif path.startswith("chapters/"):
+            section += 1
+            numbers[path] = f"{chapter}.{section}."
+    assert numbers, "no chapter pages in _toc.yml"
+    shown = {path: reports[path].info["h1"].split()[0] for path in numbers}
+    assert shown == numbers, "page titles carry the wrong numbers"
