@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: env book test lint lock clean
+.PHONY: env book test lint lock clean site-test pdf
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,19 @@ $(MATHJAX):
 book: env _build/.book-inputs.stamp $(MATHJAX)
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+# The built website in headless Chromium (tests/site/): run after `make book`. Without a Chromium
+# the tests skip with a message, or fail when COURSE_REQUIRE_BROWSER=1 (as in CI).
+site-test: env
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/site -q
+
+# The whole book as one PDF, _build/pdf/book.pdf: the single-page HTML build (the executed notebooks
+# come from the cache `make book` filled) printed by headless Chromium, then checked to parse and to
+# hold a bookmark for every page of _toc.yml. See _ext/print_pdf.py for why not LaTeX or pdfhtml.
+pdf: env _build/.book-inputs.stamp $(MATHJAX)
+	rm -rf _build/singlehtml
+	$(VENV)/bin/jupyter-book build . --builder singlehtml -W --keep-going
+	$(PY) _ext/print_pdf.py _build/singlehtml _build/pdf/book.pdf
 
 # Regenerate the pinned lock from pyproject's ranges (torch stays at the CPU wheel 2.13.0).
 lock:

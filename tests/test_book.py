@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,11 @@ from course_lib import plot
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+# A chapter is a short landing page, chapters/NN_index.md, with its pages (MyST notebooks) as sections.
+LANDINGS = sorted((ROOT / "chapters").glob("[0-9][0-9]_index.md"))
+CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if p not in LANDINGS)
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
-PAGES = [ROOT / "intro.md", *sorted(ROOT.glob("*.md")), *CHAPTERS, *LABS]
+PAGES = [ROOT / "intro.md", *sorted(ROOT.glob("*.md")), *LANDINGS, *CHAPTERS, *LABS]
 PAGES = sorted(set(p for p in PAGES if p.name != "README.md"))
 
 CITE_RE = re.compile(r"\{(?:foot)?cite(?::[a-z]+)?\}`([^`]+)`")
@@ -40,6 +43,7 @@ GLUE_DEF_RE = re.compile(r"""glue\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 # A key computed in a loop, glue(f"acc_{name}", ...): its literal prefix must start the used key.
 GLUE_FDEF_RE = re.compile(r"""glue\(\s*f["']([A-Za-z_][A-Za-z0-9_]*)\{""")
 INSTALL_URL_RE = re.compile(r"course_lib @ git\+(\S+?)[\"'\s]")
+URL_PLACEHOLDER = "{{ repository_url }}"  # replaced by _ext/course_site.py at build time
 ABSOLUTE_PATH_RE = re.compile(r"(?<![\w.:/])(/work/|/home/|/Users/|/tmp/|/root/|[A-Z]:\\)")
 
 
@@ -95,43 +99,148 @@ def test_toc_has_chapters_and_labs_parts_and_every_entry_exists() -> None:
 def test_every_chapter_and_lab_is_in_the_toc() -> None:
     # only_build_toc_files is on, so a page left out of _toc.yml would silently vanish from the site.
     listed = {_page_path(name) for name in _toc_files(TOC)}
-    missing = [p.relative_to(ROOT).as_posix() for p in [*CHAPTERS, *LABS] if p not in listed]
+    missing = [p.relative_to(ROOT).as_posix() for p in [*LANDINGS, *CHAPTERS, *LABS] if p not in listed]
     assert not missing, f"add these pages to _toc.yml: {missing}"
 
 
-# --------------------------------------------------------------------------- configuration
-def test_config_executes_pages_and_fails_on_errors() -> None:
-    execute = CONFIG["execute"]
-    assert execute["execute_notebooks"] in {"cache", "force"}
-    assert execute["allow_errors"] is False
-    assert 60 <= execute["timeout"] <= 600
-    assert CONFIG["only_build_toc_files"] is True
-    assert CONFIG["bibtex_bibfiles"] == ["references.bib"]
+def test_each_chapter_is_a_landing_page_with_its_pages_as_numbered_sections() -> None:
+    # Chapter N is chapters/NN_index.md and its pages are its sections, so the site numbers them
+    # N.1, N.2, ... (a page listed under another page would continue that page's numbering).
+    part = next(p for p in TOC["parts"] if p["caption"] == "Chapters")
+    assert part.get("numbered") is True
+    entries = part["chapters"]
+    numbers = sorted({p.name[:2] for p in CHAPTERS})
+    assert [e["file"] for e in entries] == [f"chapters/{n}_index" for n in numbers], (
+        "each chapter NN needs chapters/NN_index.md as its _toc.yml entry (README, 'Adding a chapter page')"
+    )
+    for entry, number in zip(entries, numbers, strict=True):
+        sections = [s["file"] for s in entry.get("sections", [])]
+        pages = {f"chapters/{p.stem}" for p in CHAPTERS if p.name.startswith(number)}
+        assert set(sections) == pages, f"chapter {number}: sections {sections}, pages {sorted(pages)}"
+        assert all("sections" not in s for s in entry["sections"]), "pages nest one level only"
 
 
-def test_config_keeps_non_pages_out_of_the_site() -> None:
-    patterns = set(CONFIG["exclude_patterns"])
-    for needed in ("_build", "tests", "course_lib", ".*", "**/.ipynb_checkpoints"):
-        assert needed in patterns, f"exclude_patterns should contain {needed!r}"
+@pytest.mark.parametrize("landing", LANDINGS, ids=lambda p: p.name)
+def test_chapter_landing_pages_are_short_and_list_their_pages(landing: Path) -> None:
+    text = landing.read_text(encoding="utf-8")
+    assert re.match(r"# \S", text), f"{landing.name} must start with the chapter's title"
+    assert "```{tableofcontents}" in text, f"{landing.name} should list its pages with {{tableofcontents}}"
+    assert "{code-cell}" not in text and len(text.splitlines()) <= 40, "a landing page is a short text page"
 
 
-def test_launch_buttons_and_repository_are_configured() -> None:
-    repo = CONFIG["repository"]
-    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", repo["url"])
-    assert repo["branch"] == "main" and repo["path_to_book"] == ""
-    buttons = CONFIG["launch_buttons"]
-    assert buttons["colab_url"] == "https://colab.research.google.com"
-    assert buttons["binderhub_url"] == "https://mybinder.org"
-    assert CONFIG["html"]["use_repository_button"] is True
+# --------------------------------------------------------------------------- configuration, by behaviour
+def _mini_book(tmp_path: Path) -> Path:
+    """A two-page book built with the course's real _config.yml, extension and static files."""
+    book = tmp_path / "book"
+    book.mkdir()
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(ROOT / name, book / name)
+    for folder in ("_ext", "_static"):
+        shutil.copytree(ROOT / folder, book / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    # A stand-in for the MathJax that `make book` vendors (its presence, not its content, matters here).
+    vendor = book / "_build" / "vendor" / "mathjax"
+    vendor.mkdir(parents=True)
+    (vendor / "tex-mml-chtml.js").write_text("/* stand-in */\n", encoding="utf-8")
+    header = (
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n"
+    )
+    (book / "intro.md").write_text("# Mini\n\nSome math: $a^2 + b^2$.\n", encoding="utf-8")
+    (book / "ok.md").write_text(
+        header + "# Works\n\n```{code-cell} ipython3\nurl = 'course_lib @ git+"
+        + URL_PLACEHOLDER + "'\nprint('ran fine')\n```\n",
+        encoding="utf-8",
+    )
+    failing = "raise RuntimeError('this cell fails on purpose')"
+    bad = header + f"# Breaks\n\n```{{code-cell}} ipython3\n{failing}\n```\n"
+    (book / "bad.md").write_text(bad, encoding="utf-8")
+    (book / "stray.md").write_text("# Not in the table of contents\n", encoding="utf-8")
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nchapters:\n  - file: ok\n  - file: bad\n", encoding="utf-8"
+    )
+    return book
 
 
-def test_install_cells_point_at_the_configured_repository() -> None:
-    # Chapters and labs install course_lib in Colab from the repository named in _config.yml.
-    pages_with_code = [*CHAPTERS, *LABS]
-    for page in pages_with_code:
-        urls = INSTALL_URL_RE.findall(_text_of(page))
-        assert urls, f"{page.name} has no cell that installs course_lib when it is missing"
-        assert set(urls) == {CONFIG["repository"]["url"]}, f"{page.name}: {urls}"
+@pytest.fixture(scope="module")
+def mini_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """Build the mini book exactly as `make book` builds the course (-W --keep-going)."""
+    book = _mini_book(tmp_path_factory.mktemp("mini"))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    result = subprocess.run([str(jb), "build", str(book), "-W", "--keep-going"],
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    return result, book / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_build(mini_build: tuple) -> None:
+    result, html = mini_build
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    assert re.search(r"bad\.md.*(CellExecutionError|RuntimeError)", out), out[-3000:]
+    assert (html / "ok.html").is_file(), "--keep-going should still write the good page"
+
+
+@pytest.mark.slow
+def test_the_built_site_serves_its_own_mathjax_and_no_remote_script(mini_build: tuple) -> None:
+    _, html = mini_build
+    page = (html / "intro.html").read_text(encoding="utf-8")  # index.html only redirects here
+    scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
+    mathjax = [s for s in scripts if "tex-mml-chtml" in s]
+    assert len(mathjax) == 1, scripts
+    assert not mathjax[0].startswith(("http:", "https:", "//")), f"MathJax from the network: {mathjax}"
+    assert (html / mathjax[0].split("?")[0]).resolve().is_file(), f"{mathjax[0]} is not in the site"
+    remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
+    assert not remote, f"scripts fetched from the network: {remote}"
+    # Thebe is off (launch_buttons.thebe: false): none of sphinx-thebe's scripts or configuration,
+    # which used to be included twice and to name its demo repository, reaches a page.
+    assert CONFIG["launch_buttons"]["thebe"] is False
+    for name in ("intro.html", "ok.html"):
+        text = (html / name).read_text(encoding="utf-8")
+        assert "THEBE_JS_URL" not in text and "x-thebe-config" not in text and "binder-examples" not in text
+
+
+@pytest.mark.slow
+def test_only_pages_in_the_toc_are_built_and_the_repository_url_is_substituted(mini_build: tuple) -> None:
+    _, html = mini_build
+    assert not (html / "stray.html").exists()
+    url = CONFIG["repository"]["url"]
+    for file in (html / "ok.html", html / "_sources" / "ok.ipynb"):
+        text = file.read_text(encoding="utf-8")
+        assert f"course_lib @ git+{url}" in text and URL_PLACEHOLDER not in text, file.name
+
+
+def test_install_cells_use_the_one_configured_repository_url() -> None:
+    # Chapters and labs install course_lib in Colab; the build fills in the URL from _config.yml.
+    for page in [*CHAPTERS, *LABS]:
+        assert f"course_lib @ git+{URL_PLACEHOLDER}" in _text_of(page), (
+            f"{page.name}: the install cell should read \"course_lib @ git+{URL_PLACEHOLDER}\""
+        )
+
+
+def test_the_repository_url_is_written_in_one_place_only() -> None:
+    url = CONFIG["repository"]["url"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    holders = [
+        name for name in tracked.stdout.split()
+        if Path(name).suffix in {".md", ".ipynb", ".py", ".yml", ".yaml", ".js", ".toml", ".txt", ""}
+        and (ROOT / name).is_file() and url in (ROOT / name).read_text(encoding="utf-8", errors="ignore")
+    ]  # fmt: skip
+    assert holders == ["_config.yml"], f"the repository URL should appear only in _config.yml: {holders}"
+
+
+def test_colab_links_open_the_published_executed_notebook() -> None:
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import course_site
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    link = course_site.colab_url("https://github.com/someone/course", "chapters/01_recurrence")
+    assert link == ("https://colab.research.google.com/github/someone/course/blob/gh-pages/"
+                    "_sources/chapters/01_recurrence.ipynb")  # fmt: skip
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
+    assert course_site.PUBLISHED_BRANCH in json.dumps(workflow), "the workflow must publish to that branch"
 
 
 def test_pytest_never_collects_build_copies_and_runs_labs_with_nbval() -> None:
@@ -329,3 +438,114 @@ def test_plot_token_grid_rejects_bad_input(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         plot.plot_token_grid(**kwargs)
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- claims table
+CLAIMS = ROOT / "claims.md"
+CROSS_GLUE_RE = re.compile(r"\{glue:text\}`([^`:]+)::([A-Za-z_][A-Za-z0-9_]*):[^`]*`")
+# Claims whose chapter is not written yet: their rows say "coming". When the chapter lands, glue
+# its measurement into the row and remove the claim here.
+COMING = {
+    13: "chapter 4",  # embeddings put similar words close
+    14: "chapter 5",  # attention removes the encoder bottleneck
+    15: "chapter 6",  # sentiment
+    16: "chapter 6",  # translation
+    17: "chapter 6",  # music
+    18: "chapter 6",  # time series / weather
+}
+
+
+def _claim_rows() -> dict[int, list[str]]:
+    rows = {}
+    for line in CLAIMS.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].isdigit():
+            rows[int(cells[0])] = cells
+    return rows
+
+
+def test_claims_table_lists_every_claim_with_a_page_and_a_measured_number() -> None:
+    rows = _claim_rows()
+    assert sorted(rows) == list(range(1, len(rows) + 1)) and len(rows) >= 18, sorted(rows)
+    for number, (_, claim, page, measured) in rows.items():
+        assert CITE_RE.search(claim), f"claim {number} cites no source"
+        if number in COMING:
+            assert measured == "coming" and COMING[number] in page, f"claim {number}: {page} | {measured}"
+            continue
+        refs = CROSS_GLUE_RE.findall(measured)
+        assert refs, f"claim {number} has no number pasted from a page: {measured!r}"
+        assert not re.search(r"(?<![\w.])\d*\.\d+|\d+%", CROSS_GLUE_RE.sub("", measured)), (
+            f"claim {number}: a number typed by hand instead of glued: {measured!r}"
+        )
+        for doc, key in refs:
+            source = (ROOT / doc).read_text(encoding="utf-8")
+            defined = set(GLUE_DEF_RE.findall(source))
+            prefixes = tuple(GLUE_FDEF_RE.findall(source))
+            assert key in defined or (prefixes and key.startswith(prefixes)), f"{doc} never glues {key!r}"
+            assert f"chapters/{Path(doc).stem}" in page, f"claim {number}: number from {doc}, page {page}"
+
+
+def test_coming_claims_belong_to_chapters_not_yet_written() -> None:
+    written = {int(p.name[:2]) for p in CHAPTERS}
+    for number, chapter in COMING.items():
+        n = int(chapter.split()[-1])
+        assert n not in written, f"chapter {n} exists: glue its measurement into claim {number} of claims.md"
+
+
+# --------------------------------------------------------------------------- CI and publishing
+def _make_commands(text: str) -> list[str]:
+    return re.findall(r"^\s*(?:run:\s*)?(make [\w-]+)\s*$", text, re.M)
+
+
+def test_ci_runs_the_readme_commands_and_requires_the_browser_tests() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert _make_commands(ci) == ["make test", "make book", "make site-test"]
+    for command in _make_commands(ci):
+        assert f"\n{command} " in readme, f"README does not show `{command}`"
+    assert "export COURSE_REQUIRE_BROWSER=1" in ci and "apt-get install -y -qq chromium" in ci
+
+
+def test_publishing_workflow_builds_like_ci_and_publishes_the_site_from_main() -> None:
+    text = (ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    assert workflow["permissions"]["contents"] == "write"
+    (job,) = workflow["jobs"].values()
+    assert job["env"]["COURSE_REQUIRE_BROWSER"] == "1"
+    runs = [step.get("run", "") for step in job["steps"]]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert [r.strip() for r in runs if r.strip().startswith("make ")] == _make_commands(ci)
+    publish = job["steps"][-1]
+    assert publish["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert "cd _build/html" in publish["run"] and "touch .nojekyll" in publish["run"]
+    assert re.search(r"git push .* gh-pages$", publish["run"].strip()), publish["run"]
+    # The URL check runs before anything is built, and reads the line the extension reads.
+    check = next(i for i, s in enumerate(job["steps"]) if "_config.yml" in s.get("name", ""))
+    assert check < runs.index("make test")
+    line = re.search(r"^  url: *(\S+)$", (ROOT / "_config.yml").read_text(encoding="utf-8"), re.M)
+    assert line and line.group(1) == CONFIG["repository"]["url"], "the workflow's sed would read another line"
+
+
+# --------------------------------------------------------------------------- make pdf's checker
+def test_pdf_check_reads_bookmarks_plain_and_compressed_and_reports_missing_pages(tmp_path: Path) -> None:
+    import zlib
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import print_pdf
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    utf16 = ("<FEFF" + "Gated cells: LSTM and GRU".encode("utf-16-be").hex().upper() + ">").encode()
+    hidden = zlib.compress(b"<</Title " + utf16 + b" /Parent 1 0 R>>\n<</Type /Page>>")
+    pdf = (b"%PDF-1.4\n1 0 obj\n<</Title (1.2. Recurrence: one set\\(s\\) of) /Type /Page>>\nendobj\n"
+           b"2 0 obj\n<</Length " + str(len(hidden)).encode() + b" /Filter /FlateDecode>>\nstream\n"
+           + hidden + b"\nendstream\nendobj\ntrailer\n<<>>\n%%EOF\n")  # fmt: skip
+    path = tmp_path / "book.pdf"
+    path.write_bytes(pdf)
+    titles = ["Recurrence: one set(s) of", "Gated cells: LSTM and GRU", "Word embeddings"]
+    assert print_pdf.check_pdf(path, titles) == (2, ["Word embeddings"])
+    path.write_bytes(pdf[:-7])  # truncated: no %%EOF
+    with pytest.raises(ValueError, match="not a complete PDF"):
+        print_pdf.check_pdf(path, titles)
