@@ -33,6 +33,10 @@ _EXPORTS: dict[str, str] = {
     "load_sunspots": "loaders",
     "load_seattle_weather": "loaders",
     "load_sentence_polarity": "loaders",
+    # --- the chapter-4 corpus (corpus.py) ---
+    "Corpus": "corpus",
+    "GENERAL_ENGLISH": "corpus",
+    "load_corpus": "corpus",
     # --- text pipeline (text.py) ---
     "char_tokenize": "text",
     "word_tokenize": "text",
