@@ -109,7 +109,8 @@ def _wrap(argv: list[str], readonly: list[Path], hidden: list[Path]) -> list[str
     for ro in readonly:
         q = shlex.quote(str(ro))
         steps.append(f"mount --bind {q} {q} && mount -o remount,bind,ro {q}")
-    steps += [f"mount -t tmpfs -o size=1m,mode=000 none {shlex.quote(str(h))}" for h in hidden if h.is_dir()]
+    outer = [h for h in hidden if h.is_dir() and not any(o != h and h.is_relative_to(o) for o in hidden)]
+    steps += [f"mount -t tmpfs -o size=1m,mode=000 none {shlex.quote(str(h))}" for h in outer]
     script = " && ".join([*steps, 'exec "$@"'])
     return ["unshare", "-rnm", "--propagation", "private", "sh", "-c", script, "sandbox", *argv]
 
