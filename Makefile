@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: env book test lint lock clean
+.PHONY: env book test lint lock clean student-labs
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ env: $(STAMP)
 lint: env
 	$(VENV)/bin/ruff check .
 
+# The book shows the student version of each lab (no solutions, no hidden tests), generated from
+# the masters in labs/ into the git-ignored student_labs/ that _toc.yml lists.
+student-labs: env
+	$(PY) -m course_lib.grading build --no-reference --out _build/assignments --site student_labs
+
 # Tests use tiny tensors: one thread each avoids oversubscribing the two cores.
-test: env lint
+test: env lint student-labs
 	OMP_NUM_THREADS=1 $(PY) -m pytest
 
 MATHJAX_VERSION := 3.2.2
@@ -53,9 +58,10 @@ $(MATHJAX):
 	  && cp -r es5/input es5/output es5/ui es5/a11y es5/adaptors es5/sre ../../mathjax/
 	rm -rf _build/vendor/npm
 
-book: env _build/.book-inputs.stamp $(MATHJAX)
+book: env _build/.book-inputs.stamp $(MATHJAX) student-labs
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) -m course_lib.grading check-site _build/html
 
 # Regenerate the pinned lock from pyproject's ranges (torch stays at the CPU wheel 2.13.0).
 lock:

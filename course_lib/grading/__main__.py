@@ -2,9 +2,12 @@
 
     python -m course_lib.grading build [LAB ...] [--out DIR] [--no-reference]
     python -m course_lib.grading grade LAB SUBMISSION.ipynb ... [--out grades.csv]
+    python -m course_lib.grading check-site HTML_DIR
 
 ``build`` writes ``DIR/LAB/student/`` (hand it out) and ``DIR/LAB/autograder/`` (keep it);
-``--no-reference`` skips running the solution (enough for the website's student pages).
+``--no-reference`` skips running the solution, and ``--site DIR`` also copies every student notebook
+into ``DIR`` (the book's Labs part reads them from there). ``check-site`` fails when a built site
+contains a line of any lab's solution or hidden tests.
 ``grade`` appends one row per submission to the CSV (``submission,score,max_score,status,
 message``), each row written whole and flushed to disk, and skips submissions already in the file,
 so an interrupted run resumes where it stopped. It exits 0 when grading worked, whatever the
@@ -17,6 +20,7 @@ import argparse
 import csv
 import io
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -54,7 +58,18 @@ def build(args: argparse.Namespace) -> int:
             f"{lab.stem}: {len(master.questions)} questions, {master.max_score:g} points, "
             f"written to {args.out}/{lab.stem}"
         )
+        if args.site:
+            Path(args.site).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(args.out) / lab.stem / "student" / lab.name, Path(args.site) / lab.name)
     return 0
+
+
+def check_site(args: argparse.Namespace) -> int:
+    leaks = assignments.site_leaks(Path(args.html))
+    for page, line in leaks:
+        print(f"LEAK {page}: {line}")
+    print(f"{len(leaks)} solution or hidden-test line(s) found in {args.html}")
+    return 1 if leaks else 0
 
 
 def grade(args: argparse.Namespace) -> int:
@@ -99,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("labs", nargs="*", help="lab names (lab01 or lab01_rnn_bptt_numpy); default: all")
     b.add_argument("--out", default="_build/assignments", help="output folder (default: %(default)s)")
     b.add_argument("--no-reference", action="store_true", help="do not run the solution for the grading key")
+    b.add_argument("--site", help="also copy the student notebooks into this folder (for the book)")
+    c = sub.add_parser("check-site", help="fail if a built site shows solution code or hidden tests")
+    c.add_argument("html", help="the built site, e.g. _build/html")
     g = sub.add_parser("grade", help="grade submissions in the sandbox into a CSV")
     g.add_argument("lab")
     g.add_argument("submissions", nargs="+", help="the students' .ipynb files")
@@ -108,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--cpu-s", type=int, help="CPU seconds per submission")
     g.add_argument("--memory-mb", type=int, help="address space per submission, in MB")
     args = parser.parse_args(argv)
-    return build(args) if args.command == "build" else grade(args)
+    return {"build": build, "grade": grade, "check-site": check_site}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 versions, and grade submissions in the sandbox.
 
 A master (``labs/labNN_*.ipynb``) uses otter-grader's notebook markers: a raw cell
-``# ASSIGNMENT CONFIG`` (YAML: ``name``, optional ``limits``), raw ``# BEGIN QUESTION`` cells (YAML:
+``# ASSIGNMENT CONFIG`` (YAML: ``name`` and any of otter's settings; the sandbox's limits go in
+the notebook metadata, ``{"course_lib": {"limits": {...}}}``), raw ``# BEGIN QUESTION`` cells (YAML:
 ``name``, ``points``) and ``# END QUESTION``, ``# BEGIN SOLUTION`` / ``# END SOLUTION`` inside code
 cells, and raw ``# BEGIN TESTS`` / ``# END TESTS`` around a question's test cells. A test cell that
 opens with a ``# BEGIN TEST CONFIG`` docstring saying ``hidden: true`` is a hidden test: it calls
@@ -149,7 +150,8 @@ def read_master(path: Path) -> Master:
             t["points"] = (q.points - sum(given)) / len(rest)
         if abs(sum(t["points"] for t in q.hidden) - q.points) > 1e-9:
             raise ValueError(f"{path.name}: the hidden tests of {q.name} do not add up to {q.points} points")
-    limits = sandbox.Limits(**config.get("limits", {}))
+    # The limits live in the notebook's metadata: otter's config rejects keys it does not know.
+    limits = sandbox.Limits(**nb.get("metadata", {}).get("course_lib", {}).get("limits", {}))
     return Master(str(config["name"]), Path(path), nb, questions, limits)
 
 
@@ -334,3 +336,43 @@ def lab_path(name: str) -> Path:
 
 def all_labs() -> list[Path]:
     return sorted(p for p in LABS.glob("lab*.ipynb"))
+
+
+def secret_lines(master: Master) -> list[str]:
+    """Lines only the master holds: solution and hidden-test code, long enough not to occur by chance."""
+    student = "\n".join(_src(c) for c in student_notebook(master)["cells"])
+    found = []
+    for cell in master.nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = _src(cell)
+        inside = _is_hidden_test(cell)
+        for line in src.splitlines():
+            s = line.strip()
+            if s.endswith("# BEGIN SOLUTION"):
+                inside = True
+            elif s.endswith("# END SOLUTION"):
+                inside = _is_hidden_test(cell)
+            elif (
+                inside
+                and len(s) >= 24
+                and not s.startswith(("#", '"""', "from ", "import "))
+                and s not in student
+            ):
+                found.append(s)
+    return found
+
+
+def site_leaks(html_dir: Path) -> list[tuple[str, str]]:
+    """(page, line) for every solution or hidden-test line of any lab found in the built site."""
+    import html as html_lib
+    import re
+
+    secrets = {line for lab in all_labs() for line in secret_lines(read_master(lab))}
+    tag = re.compile(r"<[^>]+>")
+    leaks = []
+    for page in sorted(Path(html_dir).rglob("*.html")):
+        text = html_lib.unescape(tag.sub("", page.read_text(encoding="utf-8", errors="replace")))
+        text = "\n".join(" ".join(ln.split()) for ln in text.splitlines())
+        leaks += [(str(page), s) for s in sorted(secrets) if " ".join(s.split()) in text]
+    return leaks
