@@ -25,6 +25,17 @@ WRONG = {
         ("rows_transposed", ("rows = ids[: B * L].reshape(B, L)", "rows = ids[: B * L].reshape(L, B).T"),
          8, ["q5.1", "row b is the b-th contiguous slice"]),
     ],
+    "lab01": [
+        ("w_transposed", ("params.W @ prev + params.b)", "params.W.T @ prev + params.b)"),
+         8, ["q1.1", "s_t = tanh(U[:, x_t] + W @ s_{t-1} + b)"]),
+        ("no_path_back_in_time", ("ds_next = params.W.T @ da  # one step back in time", "ds_next = 0 * da"),
+         7, ["q4.1 dU", "q4.2 dW", "q4.3 db"]),
+        ("output_grad_sign", ("d = p.copy()\n    d[np.arange(len(targets)), targets] -= 1.0",
+                              "d = -p.copy()\n    d[np.arange(len(targets)), targets] += 1.0"),
+         4, ["q3.1", "the sign is flipped"]),
+        ("one_sided_difference", ("grad[i] = (up - down) / (2 * eps)", "grad[i] = (up - f(x)) / eps"),
+         8, ["q2.1", "centred differences"]),
+    ],
 }  # fmt: skip
 
 
@@ -40,14 +51,30 @@ def _edit(nb: dict, old: str, new: str) -> dict:
     return nb
 
 
-@pytest.fixture(scope="module", params=sorted(WRONG))
-def built(request, tmp_path_factory) -> dict:
-    master = assignments.lab_path(request.param)
-    out = tmp_path_factory.mktemp(request.param)
-    assignments.build_lab(master, out / "lab")
-    lab = out / "lab"
-    student = lab / "student" / master.name
-    return {"master": master, "auto": lab / "autograder", "student": student, "subs": out}
+_BUILT: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """Build a lab once per module (the reference run is the costly part) and hand out its paths."""
+
+    def get(lab: str) -> dict:
+        if lab not in _BUILT:
+            master = assignments.lab_path(lab)
+            out = tmp_path_factory.mktemp(lab)
+            assignments.build_lab(master, out / "lab")
+            student = out / "lab" / "student" / master.name
+            auto = out / "lab" / "autograder"
+            _BUILT[lab] = {"master": master, "auto": auto, "student": student, "subs": out}
+        return _BUILT[lab]
+
+    yield get
+    _BUILT.clear()
+
+
+@pytest.fixture(params=sorted(WRONG))
+def built(request, build) -> dict:
+    return build(request.param)
 
 
 def test_master_scores_full_marks(built) -> None:
@@ -73,9 +100,11 @@ def test_student_version_has_no_solution_and_no_hidden_test(built) -> None:
         assert not cell.get("outputs")
 
 
-@pytest.mark.parametrize("case", range(3))
-def test_wrong_submission_scores_partially_with_its_diagnosis(built, case: int) -> None:
-    lab = built["master"].stem[:5]
+@pytest.mark.parametrize(
+    ("lab", "case"), [(lab, i) for lab in sorted(WRONG) for i in range(len(WRONG[lab]))], ids=lambda v: str(v)
+)
+def test_wrong_submission_scores_partially_with_its_diagnosis(build, lab: str, case: int) -> None:
+    built = build(lab)
     name, (old, new), score, words = WRONG[lab][case]
     nb = _edit(json.loads(built["master"].read_text(encoding="utf-8")), old, new)
     path = built["subs"] / f"{name}.ipynb"
