@@ -6,7 +6,8 @@ and returns the outputs on a fixed input and state. ``explain(diagnose, got, wan
 grader's own process: for ``"lstm_cell"``/``"gru_cell"``/``"rnn_cell"`` it rebuilds the same case
 and asks the mistake catalogue (``mistakes.diagnose``) which common mistake reproduces ``got``;
 for any array it names a wrong shape, a transpose, a flipped sign or a constant factor.
-Used by ``assignments`` and the hidden tests of labs 1 to 3.
+``cell_reference`` gives torch.nn's own values for the same case. Used by ``assignments`` and the
+hidden tests of labs 1 to 3.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from course_lib.grading.case import CELL_BATCH, HIDDEN_SIZE, INPUT_SIZE, TWINS, Setup
 from course_lib.grading.mistakes import cell_mistakes, diagnose, lstm_cell_extra
 
-__all__ = ["cell_probe", "explain"]
+__all__ = ["cell_probe", "cell_reference", "explain"]
 
 
 def _case(kind: str, seed: int):
@@ -33,15 +34,26 @@ def _case(kind: str, seed: int):
     return twin, x, hx
 
 
-def cell_probe(cls, kind: str, seed: int = 0) -> list[np.ndarray]:
-    """The student's cell ``cls`` (a class like torch.nn.{RNN,LSTM,GRU}Cell) on the grader's case."""
+def cell_probe(cls, kind: str, seed: int = 0, state: bool = True, grads: bool = False) -> list[np.ndarray]:
+    """The outputs of the student's cell ``cls`` (built like torch.nn.{RNN,LSTM,GRU}Cell) on the
+    grader's case: with the case's state (``state``) or the default one; with ``grads``, the
+    gradients of the outputs' sum for weight_ih, weight_hh, bias_ih, bias_hh instead."""
     twin, x, hx = _case(kind, seed)
     cell = cls(input_size=INPUT_SIZE, hidden_size=HIDDEN_SIZE).double()
     cell.load_state_dict(twin.state_dict())
-    with torch.no_grad():
-        out = cell(x, hx)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    return [o.detach().numpy() for o in outs]
+    with torch.set_grad_enabled(grads):
+        out = cell(x, hx) if state else cell(x)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if not grads:
+            return [o.detach().numpy() for o in outs]
+        sum(o.sum() for o in outs).backward()
+    params = dict(cell.named_parameters())
+    return [params[n].grad.numpy() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+
+def cell_reference(kind: str, seed: int = 0, state: bool = True, grads: bool = False) -> list[np.ndarray]:
+    """What ``cell_probe`` gives for torch.nn's own cell: the expected values of a hidden test."""
+    return cell_probe(TWINS[kind, False], kind, seed, state, grads)
 
 
 def _cell_words(kind: str, got, seed: int = 0) -> str:
@@ -83,10 +95,16 @@ def _array_words(got, want) -> str:
     return ""
 
 
-def explain(kind: str | None, got, want) -> str:
-    """Words on why ``got`` differs from ``want`` (both decoded), or "" when nothing specific is known."""
+def explain(diagnose: str | None, got, want) -> str:
+    """Words on why ``got`` differs from ``want`` (both decoded), or "" when nothing specific is known.
+
+    ``diagnose`` comes from the hidden test's config: ``"lstm_cell:SEED"`` (or gru_cell, rnn_cell)
+    when ``got`` is ``cell_probe(cls, kind, SEED)``; otherwise arrays get generic words.
+    """
+    kind, _, seed = (diagnose or "").partition(":")
     if kind in ("lstm_cell", "gru_cell", "rnn_cell"):
         if isinstance(got, tuple) and all(isinstance(g, np.ndarray) for g in got):
-            return _cell_words(kind.split("_")[0], got) or "no known mistake reproduces these outputs"
+            words = _cell_words(kind.split("_")[0], got, int(seed or 0))
+            return words or "no known mistake reproduces these outputs"
         return "the cell should return " + ("(h, c)" if kind == "lstm_cell" else "h")
     return _array_words(got, want)
