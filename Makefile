@@ -22,7 +22,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-env: $(STAMP)
+# JupyterLab opens the chapters' MyST .md files as notebooks (jupytext), not as text.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): labs/jupyterlab/overrides.json $(STAMP)
+	mkdir -p $(dir $@) && cp $< $@
+
+env: $(STAMP) $(LAB_OVERRIDES)
 
 lint: env
 	$(VENV)/bin/ruff check .

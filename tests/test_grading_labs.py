@@ -5,7 +5,10 @@ right diagnosis in the grade's message. Labs are graded in the sandbox, as instr
 
 from __future__ import annotations
 
+import html
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,16 @@ WRONG = {
          4, ["q3.1", "the sign is flipped"]),
         ("one_sided_difference", ("grad[i] = (up - down) / (2 * eps)", "grad[i] = (up - f(x)) / eps"),
          8, ["q2.1", "centred differences"]),
+    ],
+    "lab02": [
+        ("no_tanh_derivative", ("ds = params.W.T @ (ds * (1 - cache.s[j] ** 2))", "ds = params.W.T @ ds"),
+         7, ["q1.1", "walk back from step k"]),
+        ("clip_always", ("    if total > max_norm:\n        for g in grads:",
+                         "    if True:\n        for g in grads:"),
+         9, ["q2.2", "below max_norm the gradients stay"]),
+        ("clip_per_tensor", ("g.mul_(max_norm / (total + 1e-6))",
+                             "g.mul_(min(1.0, max_norm / (g.norm() + 1e-6)))"),
+         8, ["q2.1", "one norm over all gradients together"]),
     ],
     "lab03": [
         ("gate_order", ("i, f, g, o = gates.chunk(4, dim=1)", "i, g, f, o = gates.chunk(4, dim=1)"),
@@ -133,3 +146,31 @@ def test_every_master_parses_with_points_per_question() -> None:
         m = assignments.read_master(path)
         assert m.max_score > 0 and all(q.points > 0 and q.hidden for q in m.questions), path.name
         assert Path(path).name.startswith(m.name)
+
+
+def test_site_check_flags_a_solution_line_and_passes_student_pages(tmp_path: Path) -> None:
+    site = tmp_path / "html"
+    site.mkdir()
+    for lab in assignments.all_labs():
+        cells = assignments.student_notebook(assignments.read_master(lab))["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells)
+        (site / f"{lab.stem}.html").write_text(f"<pre>{html.escape(text)}</pre>", encoding="utf-8")
+    assert assignments.site_leaks(site) == []
+    line = assignments.secret_lines(assignments.read_master(assignments.lab_path("lab01")))[0]
+    (site / "leak.html").write_text(f"<p><span>{html.escape(line)}</span></p>", encoding="utf-8")
+    assert [found for _, found in assignments.site_leaks(site)] == [line]
+    cli = subprocess.run([sys.executable, "-m", "course_lib.grading", "check-site", str(site)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert cli.returncode == 1 and "LEAK" in cli.stdout, cli.stdout
+
+
+def test_otter_assign_accepts_a_master_and_strips_every_solution(tmp_path: Path) -> None:
+    """Gradescope export: otter-grader's own `otter assign` reads our masters (tests not run here)."""
+    lab = assignments.lab_path("lab01")
+    cmd = [sys.executable, "-m", "otter", "assign", str(lab), str(tmp_path / "out"), "--no-run-tests"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    student = (tmp_path / "out" / "student" / lab.name).read_text(encoding="utf-8")
+    secrets = assignments.secret_lines(assignments.read_master(lab))
+    assert secrets and not [s for s in secrets if s in student]
+    assert list((tmp_path / "out" / "autograder").glob("*.zip")), "no Gradescope autograder zip"

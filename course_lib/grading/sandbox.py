@@ -142,6 +142,7 @@ def run(
         child_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(work),
+            "TMPDIR": str(work),  # torch and tempfile write their caches here, not in the shared /tmp
             "MPLCONFIGDIR": str(work / ".matplotlib"),
             "MPLBACKEND": "Agg",
             "OMP_NUM_THREADS": "1",
