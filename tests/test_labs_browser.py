@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from course_lib.grading import assignments
 
@@ -50,7 +51,12 @@ def lab_url(tmp_path_factory):
     shutil.copy(CHAPTER, work / CHAPTER.name)
     settings = root / "app-settings"  # the file `make env` installs, read from where the course ships it
     settings.mkdir()
-    shutil.copy(ROOT / "labs" / "jupyterlab" / "overrides.json", settings / "overrides.json")
+    overrides = json.loads((ROOT / "labs" / "jupyterlab" / "overrides.json").read_text(encoding="utf-8"))
+    # Render every cell, not only those on screen (JupyterLab 4 windows long notebooks), so the
+    # test can read every output; and keep the news pop-up away.
+    overrides["@jupyterlab/notebook-extension:tracker"] = {"windowingMode": "none"}
+    overrides["@jupyterlab/apputils-extension:notification"] = {"fetchNews": "false"}
+    (settings / "overrides.json").write_text(json.dumps(overrides), encoding="utf-8")
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "rt"),
            "OMP_NUM_THREADS": "1"}  # fmt: skip
@@ -58,6 +64,8 @@ def lab_url(tmp_path_factory):
            f"--ServerApp.root_dir={work}", "--IdentityProvider.token=", "--ServerApp.password=",
            f"--LabApp.app_settings_dir={settings}", f"--LabApp.user_settings_dir={root / 'user'}",
            f"--LabApp.workspaces_dir={root / 'workspaces'}"]  # fmt: skip
+    if os.geteuid() == 0:  # CI containers often run as root, which Jupyter refuses without this flag
+        cmd.append("--allow-root")
     log = open(root / "server.log", "wb")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=work)
     url = f"http://127.0.0.1:{port}"
@@ -96,11 +104,17 @@ def test_lab1_student_notebook_runs_in_jupyterlab_and_reports_its_self_checks(la
     page.set_default_timeout(120_000)
     page.goto(f"{lab_url}/lab/tree/{LAB1.name}")
     page.locator(".jp-NotebookPanel").first.wait_for()
+    select = page.locator(".jp-Dialog button", has_text="Select")
+    try:  # a fresh JupyterLab may ask which kernel to start: the default, the venv's python3
+        select.first.wait_for(timeout=15_000)
+        select.first.click()
+    except PlaywrightTimeout:
+        pass
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for()
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     outputs = page.locator(".jp-OutputArea-output")
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         texts = outputs.all_inner_texts()
         if sum("Not yet" in t or "passed" in t for t in texts) >= 4:
