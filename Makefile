@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: env book test lint lock clean site-test pdf
+.PHONY: env book test lint lock clean site-test pdf student-labs
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,23 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-env: $(STAMP)
+# JupyterLab opens the chapters' MyST .md files as notebooks (jupytext), not as text.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): labs/jupyterlab/overrides.json $(STAMP)
+	mkdir -p $(dir $@) && cp $< $@
+
+env: $(STAMP) $(LAB_OVERRIDES)
 
 lint: env
 	$(VENV)/bin/ruff check .
 
+# The book shows the student version of each lab (no solutions, no hidden tests), generated from
+# the masters in labs/ into the git-ignored student_labs/ that _toc.yml lists.
+student-labs: env
+	$(PY) -m course_lib.grading build --no-reference --out _build/assignments --site student_labs
+
 # Tests use tiny tensors: one thread each avoids oversubscribing the two cores.
-test: env lint
+test: env lint student-labs
 	OMP_NUM_THREADS=1 $(PY) -m pytest
 
 MATHJAX_VERSION := 3.2.2
@@ -53,9 +63,10 @@ $(MATHJAX):
 	  && cp -r es5/input es5/output es5/ui es5/a11y es5/adaptors es5/sre ../../mathjax/
 	rm -rf _build/vendor/npm
 
-book: env _build/.book-inputs.stamp $(MATHJAX)
+book: env _build/.book-inputs.stamp $(MATHJAX) student-labs
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) -m course_lib.grading check-site _build/html
 
 # The built website in headless Chromium (tests/site/): run after `make book`. Without a Chromium
 # the tests skip with a message, or fail when COURSE_REQUIRE_BROWSER=1 (as in CI).

@@ -26,6 +26,11 @@ returns or raises), ``case`` (sizes, tolerances, the torch.nn twin), ``reference
 with switches for mistakes), ``mistakes`` (the catalogue and the diagnosis), ``student`` (building,
 loading and calling the student's class), ``compare`` (outputs and gradients against the twin) and
 ``checks`` (the six checks).
+
+Labs are also graded assignments: ``record`` is what their hidden tests call (module ``hidden``),
+``assignments`` builds the student and autograder versions and grades submissions, ``sandbox``
+runs each submission in its own limited process, and ``diagnoses`` explains wrong values. The
+command line is ``python -m course_lib.grading build|grade`` (module ``__main__``).
 """
 
 from course_lib.grading.checks import (
@@ -36,6 +41,7 @@ from course_lib.grading.checks import (
     check_rnn_cell,
     check_rnn_layer,
 )
+from course_lib.grading.hidden import record
 from course_lib.grading.report import CheckFailed, CheckReport
 
 __all__ = [
@@ -47,4 +53,5 @@ __all__ = [
     "check_rnn_layer",
     "check_lstm_layer",
     "check_gru_layer",
+    "record",
 ]
