@@ -27,8 +27,8 @@ def test_char_ngrams_tell_name_shapes_apart() -> None:
 
 def test_tuning_keeps_the_best_validation_score() -> None:
     # Twice as many positives: a tiny C leaves only the intercept, which says "positive" to all.
-    model, C, acc = baselines.tune_ngram_logreg(POS * 2 + NEG, [1] * 8 + [0] * 4, ["lovely film", "dull film"],
-                                                [1, 0], Cs=(0.001, 10.0))
+    val = ["lovely film", "dull film"]
+    model, C, acc = baselines.tune_ngram_logreg(POS * 2 + NEG, [1] * 8 + [0] * 4, val, [1, 0], Cs=(1e-3, 10))
     assert acc == 1.0 and C == 10.0
     assert float(np.mean(model.predict(["lovely film", "dull film"]) == [1, 0])) == acc
 

@@ -1,0 +1,94 @@
+"""Chapter 6's applications on symbols, each model beside its baseline, at the chapters' setting.
+
+The pages are the single copy of each experiment: this script executes every
+``chapters/06_<page>.md`` that exists (through jupytext and nbclient, as the book build does),
+reads the numbers each page glues into its text, and prints a table, the CPU and wall seconds of
+each page, and one last JSON line with the issue's keys. A key whose page is absent is ``null``.
+Baselines, stated: TF-IDF logistic regression and VADER (sentiment), character n-gram logistic
+regression (names), Kim (2014)'s published MR table, and the targets below.
+
+    COURSE_LIB_DATA=../shared/data nice python benchmarks/applications.py [--pages sentiment names]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import jupytext
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+# JSON key -> (page, glue key on that page)
+KEYS = {
+    "charlm_bpc": ("generation", "gen_lstm_bpc"),
+    "ngram_bpc": ("generation", "gen_ngram_bpc"),
+    "sentiment_acc": ("sentiment", "sent_lstm_acc"),
+    "sentiment_vader_acc": ("sentiment", "sent_vader_acc"),
+    "sentiment_bow_acc": ("sentiment", "sent_bow_acc"),
+    "names_acc": ("names", "names_gru_acc"),
+    "names_ngram_acc": ("names", "names_ngram_acc"),
+    "arith_acc_in_range": ("arithmetic", "arith_acc_in_range"),
+    "arith_acc_longer": ("arithmetic", "arith_acc_longer"),
+    "music_parse_rate": ("music", "music_parse_rate"),
+    "music_val_nats": ("music", "music_val_nats"),
+}
+TARGETS = {"sentiment_acc": (">=", 0.76), "arith_acc_in_range": (">=", 0.98), "music_parse_rate": (">=", 0.8)}
+
+
+def glued(nb) -> dict[str, float]:
+    """Every scalar a page glued: myst-nb marks those outputs with ``metadata.scrapbook.name``."""
+    found = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = out.get("data", {}).get("text/plain")
+            if name and text is not None:
+                try:
+                    found[name] = float(text)
+                except ValueError:
+                    continue  # a glued figure or string: not a number for the table
+    return found
+
+
+def run_page(page: str) -> tuple[dict[str, float], float, float]:
+    """Execute chapters/06_<page>.md in a fresh kernel -> (glued numbers, kernel CPU s, wall s)."""
+    nb = jupytext.read(ROOT / "chapters" / f"06_{page}.md")
+    wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    NotebookClient(nb, timeout=1800, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child that has exited
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return glued(nb), cpu_s, time.perf_counter() - wall
+
+
+def main() -> None:
+    pages = sorted({p for p, _ in KEYS.values()})
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", nargs="*", default=pages, choices=pages)
+    args = parser.parse_args()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    numbers: dict[str, float] = {}
+    for page in args.pages:
+        if not (ROOT / "chapters" / f"06_{page}.md").exists():
+            print(f"{page:<12} no page yet: its keys are null")
+            continue
+        values, cpu_s, wall_s = run_page(page)
+        numbers.update(values)
+        print(f"{page:<12} executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s")
+    result = {key: numbers.get(glue_key) for key, (_, glue_key) in KEYS.items()}
+    print(f"\n{'key':<22}{'value':>10}  target")
+    for key, value in result.items():
+        op, bound = TARGETS.get(key, ("", None))
+        met = "" if bound is None or value is None else ("met" if value >= bound else "MISSED")
+        shown = "-" if value is None else f"{value:.4f}"
+        print(f"{key:<22}{shown:>10}  {op} {bound if bound is not None else ''} {met}")
+    print(json.dumps({k: (None if v is None else round(v, 4)) for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()
