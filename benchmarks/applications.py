@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jupytext
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 # JSON key -> (page, glue key on that page)
@@ -77,9 +78,13 @@ def main() -> None:
         if not (ROOT / "chapters" / f"06_{page}.md").exists():
             print(f"{page:<12} no page yet: its keys are null")
             continue
-        values, cpu_s, wall_s = run_page(page)
+        try:
+            values, cpu_s, wall_s = run_page(page)
+        except CellExecutionError as error:  # report the failing page, still score the others
+            print(f"{page:<12} FAILED: {str(error).strip().splitlines()[-1][:300]}")
+            continue
         numbers.update(values)
-        print(f"{page:<12} executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s")
+        print(f"{page:<12} executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s", flush=True)
     result = {key: numbers.get(glue_key) for key, (_, glue_key) in KEYS.items()}
     print(f"\n{'key':<22}{'value':>10}  target")
     for key, value in result.items():
