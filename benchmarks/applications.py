@@ -7,7 +7,7 @@ each page, and one last JSON line with the issue's keys. A key whose page is abs
 Baselines, stated: TF-IDF logistic regression and VADER (sentiment), character n-gram logistic
 regression (names), Kim (2014)'s published MR table, and the targets below.
 
-    COURSE_LIB_DATA=../shared/data nice python benchmarks/applications.py [--pages sentiment names]
+    COURSE_LIB_DATA=../shared/data nice python benchmarks/applications.py [--pages sentiment names] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import json
 import os
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import jupytext
+import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -56,35 +58,50 @@ def glued(nb) -> dict[str, float]:
     return found
 
 
-def run_page(page: str) -> tuple[dict[str, float], float, float]:
-    """Execute chapters/06_<page>.md in a fresh kernel -> (glued numbers, kernel CPU s, wall s)."""
+def run_page(page: str, save: Path | None = None) -> tuple[dict[str, float], float, float]:
+    """Execute chapters/06_<page>.md in a fresh kernel -> (glued numbers, kernel CPU s, wall s).
+
+    ``save``: a folder to write the executed notebook to (to read its printed outputs).
+    """
     nb = jupytext.read(ROOT / "chapters" / f"06_{page}.md")
     wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    NotebookClient(nb, timeout=1800, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+    try:
+        NotebookClient(nb, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+    finally:
+        if save is not None:
+            save.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, save / f"06_{page}.ipynb")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child that has exited
     cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
     return glued(nb), cpu_s, time.perf_counter() - wall
+
+
+def try_page(page: str, save: Path | None = None) -> tuple[str, dict[str, float], float, float, str | None]:
+    """run_page, with a failing page reported instead of raised (the others still get scored)."""
+    if not (ROOT / "chapters" / f"06_{page}.md").exists():
+        return page, {}, 0.0, 0.0, "no page yet: its keys are null"
+    try:
+        return (page, *run_page(page, save), None)
+    except CellExecutionError as error:
+        return page, {}, 0.0, 0.0, "FAILED: " + str(error).strip().splitlines()[-1][:300]
 
 
 def main() -> None:
     pages = sorted({p for p, _ in KEYS.values()})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", nargs="*", default=pages, choices=pages)
+    parser.add_argument("--jobs", type=int, default=1, help="pages executed at once (one kernel each)")
+    parser.add_argument("--save", type=Path, default=None, help="folder for the executed notebooks")
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
     numbers: dict[str, float] = {}
-    for page in args.pages:
-        if not (ROOT / "chapters" / f"06_{page}.md").exists():
-            print(f"{page:<12} no page yet: its keys are null")
-            continue
-        try:
-            values, cpu_s, wall_s = run_page(page)
-        except CellExecutionError as error:  # report the failing page, still score the others
-            print(f"{page:<12} FAILED: {str(error).strip().splitlines()[-1][:300]}")
-            continue
-        numbers.update(values)
-        print(f"{page:<12} executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s", flush=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = pool.map(try_page, args.pages, [args.save] * len(args.pages))
+        for page, values, cpu_s, wall_s, problem in runs:
+            numbers.update(values)
+            status = problem or f"executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s"
+            print(f"{page:<12} {status}", flush=True)
     result = {key: numbers.get(glue_key) for key, (_, glue_key) in KEYS.items()}
     print(f"\n{'key':<22}{'value':>10}  target")
     for key, value in result.items():
