@@ -48,8 +48,9 @@ def glued(nb) -> dict[str, float]:
     found = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = out.get("data", {}).get("text/plain")
+            record = out.get("metadata", {}).get("scrapbook", {})
+            name = record.get("name")  # the value sits under the record's mime prefix
+            text = out.get("data", {}).get(record.get("mime_prefix", "") + "text/plain")
             if name and text is not None:
                 try:
                     found[name] = float(text)
@@ -93,9 +94,15 @@ def main() -> None:
     parser.add_argument("--pages", nargs="*", default=pages, choices=pages)
     parser.add_argument("--jobs", type=int, default=1, help="pages executed at once (one kernel each)")
     parser.add_argument("--save", type=Path, default=None, help="folder for the executed notebooks")
+    parser.add_argument("--read", type=Path, default=None,
+                        help="read the numbers from notebooks a --save run wrote, executing nothing")
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
     numbers: dict[str, float] = {}
+    if args.read is not None:
+        for path in sorted(args.read.glob("06_*.ipynb")):
+            numbers.update(glued(nbformat.read(path, as_version=4)))
+        args.pages = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = pool.map(try_page, args.pages, [args.save] * len(args.pages))
         for page, values, cpu_s, wall_s, problem in runs:

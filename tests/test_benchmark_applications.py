@@ -32,9 +32,10 @@ def test_glued_reads_numbers_and_skips_the_rest() -> None:
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
-    def glued_output(name: str, text: str):
-        return nbformat.v4.new_output("display_data", data={"text/plain": text},
-                                      metadata={"scrapbook": {"name": name}})
+    def glued_output(name: str, text: str):  # what myst_nb's glue writes
+        prefix = "application/papermill.record/"
+        return nbformat.v4.new_output("display_data", data={prefix + "text/plain": text},
+                                      metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
 
     cell.outputs = [glued_output("a", "0.812"), glued_output("b", "'text'"),
                     nbformat.v4.new_output("stream", text="0.5")]
