@@ -171,12 +171,18 @@ def _generate(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int, 
 
 
 def sample(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int, *, temperature: float = 1.0,
-           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+           top_k: int | None = None, generator: torch.Generator | None = None,
+           top_p: float | None = None) -> Tensor:
     """Sample ``n`` tokens after the prompt from softmax(logits / temperature), optionally top-k.
 
     prompt_ids: (P,) or (B, P) ids, P >= 1 -> the new tokens only, (n,) or (B, n) long. A seeded
     ``generator`` makes the text reproducible. The model runs in eval mode (no dropout).
+    ``top_p`` in (0, 1] (nucleus sampling, Holtzman et al. 2020): draw from the smallest set of
+    likeliest tokens whose probabilities sum to at least ``top_p``, renormalised; applied after
+    temperature and top-k.
     """
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 (use decode.greedy for the argmax), got {temperature!r}")
     vocab = model.head.out_features
@@ -186,12 +192,31 @@ def sample(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int, *, 
 
     def pick(logits: Tensor) -> Tensor:
         logits = logits / temperature if temperature != 1.0 else logits
+        if top_p is not None and top_p < 1:
+            logits = _nucleus(logits if top_k is None else _keep_top_k(logits, top_k), top_p)
+            return _draw(logits, generator)  # (B,)
         if top_k is None:
             return _draw(logits, generator)  # (B,)
         values, index = logits.topk(top_k, dim=-1)  # (B, k)
         return index.gather(1, _draw(values, generator).unsqueeze(1)).squeeze(1)  # (B,)
 
     return _generate(model, prompt_ids, n, pick)
+
+
+def _keep_top_k(logits: Tensor, k: int) -> Tensor:
+    """logits (B, K) with all but the k largest per row set to -inf."""
+    kth = logits.topk(k, dim=-1).values[:, -1:]  # (B, 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def _nucleus(logits: Tensor, p: float) -> Tensor:
+    """logits (B, K) with every token outside the top-p nucleus set to -inf (top-p sampling)."""
+    sorted_logits, order = logits.sort(dim=-1, descending=True)  # (B, K)
+    probs = sorted_logits.softmax(-1)
+    # A token stays if the tokens ranked above it hold less than p: the first always stays.
+    drop_sorted = probs.cumsum(-1) - probs >= p  # (B, K)
+    drop = drop_sorted.scatter(1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
 
 
 def greedy(model: LanguageModel, prompt_ids: Sequence[int] | Tensor, n: int) -> Tensor:

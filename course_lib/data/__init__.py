@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "human_numbers_split": "synthetic",
     "AgreementData": "synthetic",
     "agreement_language": "synthetic",
+    "arithmetic_problems": "synthetic",
 }
 
 __all__ = sorted(_EXPORTS)

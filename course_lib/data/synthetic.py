@@ -23,6 +23,7 @@ __all__ = [
     "human_numbers_split",
     "AgreementData",
     "agreement_language",
+    "arithmetic_problems",
 ]
 
 
@@ -263,3 +264,40 @@ def agreement_language(n: int, gap: int, *, n_pairs: int = 8, seed: int) -> Agre
         languages=[lang for _, lang in _PAIRS[:n_pairs]],
         gap=gap,
     )
+
+
+# --- arithmetic as text (after NVIDIA's RNN that learns to add and subtract; chapter 6) ----------
+def arithmetic_problems(
+    n: int, max_digits: int, *, seed: int, min_digits: int = 1, ops: str = "+-", reverse: bool = False
+) -> list[tuple[str, str]]:
+    """``n`` problems ``("347+85", "432")`` / ``("85-347", "-262")`` as (question, answer) strings.
+
+    Each operand's number of digits is drawn uniformly from ``[min_digits, max_digits]``, then the
+    operand uniformly among the numbers with that many digits (0 counts as one digit), so short and
+    long operands are equally common; the operator is drawn uniformly from ``ops`` (``"+"`` and/or
+    ``"-"``). A difference may be negative. ``reverse=True`` writes every number's digits least
+    significant first (``"743+58"`` -> ``"234"``; a minus sign stays in front), the order in which
+    carries propagate. Used in chapters/06_arithmetic.md.
+    """
+    _int_at_least("n", n, 1)
+    _int_at_least("min_digits", min_digits, 1)
+    _int_at_least("max_digits", max_digits, min_digits)
+    if not isinstance(ops, str) or not ops or set(ops) - {"+", "-"}:
+        raise ValueError(f"ops must be a non-empty string of '+' and '-', got {ops!r}")
+    g = _generator(seed)
+
+    def operand() -> int:
+        d = int(torch.randint(min_digits, max_digits + 1, (1,), generator=g))
+        low = 0 if d == 1 else 10 ** (d - 1)
+        return low + int(torch.randint(0, 10**d - low, (1,), generator=g))  # Python ints: no overflow
+
+    def write(k: int) -> str:
+        digits = str(abs(k))[::-1] if reverse else str(abs(k))
+        return ("-" if k < 0 else "") + digits
+
+    out = []
+    for _ in range(n):
+        a, b = operand(), operand()
+        op = ops[int(torch.randint(0, len(ops), (1,), generator=g))]
+        out.append((f"{write(a)}{op}{write(b)}", write(a + b if op == "+" else a - b)))
+    return out

@@ -1,0 +1,43 @@
+"""benchmarks/applications.py reads numbers the chapter-6 pages glue: check that each key exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _benchmark():
+    pytest.importorskip("nbclient")
+    spec = importlib.util.spec_from_file_location("applications", ROOT / "benchmarks" / "applications.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_json_key_is_glued_by_its_page() -> None:
+    bench = _benchmark()
+    assert len(bench.KEYS) == 11
+    for key, (page, glue_key) in bench.KEYS.items():
+        path = ROOT / "chapters" / f"06_{page}.md"
+        if path.exists():  # a page still to come reports null
+            assert re.search(rf"glue\(\"{glue_key}\"", path.read_text(encoding="utf-8")), (key, page)
+
+
+def test_glued_reads_numbers_and_skips_the_rest() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    def glued_output(name: str, text: str):  # what myst_nb's glue writes
+        prefix = "application/papermill.record/"
+        return nbformat.v4.new_output("display_data", data={prefix + "text/plain": text},
+                                      metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
+
+    cell.outputs = [glued_output("a", "0.812"), glued_output("b", "'text'"),
+                    nbformat.v4.new_output("stream", text="0.5")]
+    nb.cells.append(cell)
+    assert _benchmark().glued(nb) == {"a": 0.812}
