@@ -489,7 +489,7 @@ def test_claims_table_lists_every_claim_with_a_page_and_a_measured_number() -> N
 def test_coming_claims_belong_to_pages_not_yet_written() -> None:
     for number, (chapter, pattern) in COMING.items():
         written = sorted(p.name for p in (ROOT / "chapters").glob(pattern))
-        assert not written, f"{chapter} exists ({written}): glue its measurement into claim {number} of claims.md"
+        assert not written, f"{chapter} exists ({written}): glue its measurement into claim {number}"
 
 
 # --------------------------------------------------------------------------- CI and publishing
