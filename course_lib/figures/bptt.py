@@ -20,13 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 
 from course_lib import plot
+from course_lib.figures import shapes
 
 __all__ = ["unrolled_rnn", "gradient_path"]
 
-_FORWARD = "#444444"
+_FORWARD = shapes.INK
 _BACKWARD = plot.PALETTE[5]  # vermillion: the gradient
 _CUT = "#BBBBBB"
 _FILL = {"x": "#E8F1F8", "s": "#FCEFD9", "o": "#E3F3EC", "L": "#F6E6EF"}
@@ -40,35 +40,13 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 def _node(ax: Axes, x: float, y: float, label: str, fill: str, edge: str = _FORWARD, lw: float = 1.2) -> None:
-    box = FancyBboxPatch(
-        (x - _NODE_W / 2, y - _NODE_H / 2),
-        _NODE_W,
-        _NODE_H,
-        boxstyle="round,pad=0.02,rounding_size=0.12",
-        facecolor=fill,
-        edgecolor=edge,
-        linewidth=lw,
-    )
-    ax.add_patch(box)
-    ax.text(x, y, label, ha="center", va="center", fontsize=11)
+    shapes.box(ax, (x, y), (_NODE_W, _NODE_H), label, fill=fill, edge=edge, lw=lw)
 
 
 def _arrow(
     ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str, *, dashed: bool = False
 ) -> None:
-    ax.annotate(
-        "",
-        xy=end,
-        xytext=start,
-        arrowprops={
-            "arrowstyle": "-|>",
-            "color": colour,
-            "lw": 1.4,
-            "linestyle": (0, (4, 2)) if dashed else "-",
-            "shrinkA": 0,
-            "shrinkB": 0,
-        },
-    )
+    shapes.arrow(ax, start, end, colour=colour, lw=1.4, dashed=dashed, mutation_scale=12)
 
 
 def _check_backward(steps: int, backward: bool, loss_step: int | None, truncate: int | None) -> int | None:
