@@ -297,7 +297,10 @@ def test_layers_train_under_cpu_autocast(kind: str) -> None:
     ours, theirs = make_pair(kind, 3, 4, 2, dtype=torch.float32, bidirectional=True)
     x = torch.randn(5, 2, 3)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, ref = ours(x)[0], theirs(x)[0]
+        out = ours(x)[0]
+    # The reference runs in float32: torch.nn.LSTM has no CPU autocast kernel on every CPU (oneDNN
+    # refuses the mixed-precision primitive on this course's AMD EPYC machine).
+    ref = theirs(x)[0]
     out.float().sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())
     assert (out.float() - ref.float()).abs().max() < 0.05  # bfloat16 keeps ~3 significant digits
