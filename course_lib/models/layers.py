@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from course_lib.models import steps
-from course_lib.models._bptt import defer_hidden_weight_grad
+from course_lib.models._bptt import defer_hidden_weight_grad, second_order_bridge
 from course_lib.models._checks import (
     check_dropout,
     check_input,
@@ -151,7 +151,7 @@ class _RecurrentLayer(nn.Module):
         if self._fold_hidden_bias and b_hh is not None:
             b_ih, b_hh = b_ih + b_hh, None  # one bias add for all T steps instead of one per step
         xp = steps.input_projection(x, w_ih, b_ih)  # (T, N, G*H), hoisted out of the loop
-        h_prev = None
+        h_prev, w_full = None, w_hh
         if self._fold_hidden_bias and torch.is_grad_enabled() and w_hh.requires_grad:
             xp, w_hh, h_prev = defer_hidden_weight_grad(xp, w_hh)  # see _bptt.py
         # Iterate with unbind: indexing xp[t] instead makes each step's backward allocate a zero
@@ -159,9 +159,11 @@ class _RecurrentLayer(nn.Module):
         inputs = xp.unbind(0)  # T x (N, G*H)
         outputs = []
         for t in range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs)):
+            x_t = inputs[t]
             if h_prev is not None:
                 h_prev[t] = state[0].detach()
-            new = self._step(inputs[t], state, w_hh, b_hh, extra)
+                x_t = second_order_bridge(x_t, state[0], w_full)
+            new = self._step(x_t, state, w_hh, b_hh, extra)
             if mask is not None:  # a finished (or, read backwards, not yet begun) sequence keeps its state
                 new = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state, strict=True))
             state = new
