@@ -95,10 +95,7 @@ def unrolled_rnn(
             ax.text(cx - dx / 2, rows["s"] + 0.1, "$W$", ha="center", va="bottom", fontsize=10)
         if backward:
             _draw_backward(ax, steps, dx, rows, loss_step, truncate)
-        ax.set_xlim(-0.6, dx * steps + 0.6)
-        ax.set_ylim(-0.45, rows["L"] + 0.45)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        shapes.frame(ax, (-0.6, dx * steps + 0.6), (-0.45, rows["L"] + 0.45))
         fig.tight_layout()
     return fig
 
@@ -179,10 +176,7 @@ def gradient_path(steps: int = 5, norms: Sequence[float] | None = None) -> Figur
             va="top",
             fontsize=11,
         )
-        ax.set_xlim(-0.6, dx * steps + 0.6)
-        ax.set_ylim(-0.35, y + 0.65)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        shapes.frame(ax, (-0.6, dx * steps + 0.6), (-0.35, y + 0.65))
         fig.tight_layout()
     return fig
 

@@ -100,15 +100,6 @@ class _Painter:
         self.ax.text(*xy, text, fontsize=kw.pop("fontsize", 10), color=colour, **kw)  # type: ignore[arg-type]
 
 
-def _finish(ax: Axes, xlim: tuple[float, float], ylim: tuple[float, float], title: str | None) -> None:
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
 # --- the LSTM cell ------------------------------------------------------------------------------
 _BELT_Y, _BUS_Y, _GATE_Y, _MIX_Y, _OUT_Y = 5.0, 0.8, 2.0, 3.7, 2.9
 _XF, _XI, _XG, _XADD, _XO, _XTANH, _XEND = 2.6, 4.2, 5.6, 4.9, 7.2, 8.6, 10.2
@@ -199,7 +190,7 @@ def _draw_lstm(ax: Axes, variant: str, highlight: str | None, title: str | None,
     _lstm_input_and_output(p, variant, compact)
     if variant == "peephole":
         _lstm_peepholes(p)
-    _finish(ax, (-0.3, 10.5), (-0.45, 5.75), title)
+    shapes.frame(ax, (-0.3, 10.5), (-0.45, 5.75), title)
 
 
 def lstm_cell(variant: str = "vanilla", *, highlight: str | None = None, ax: Axes | None = None,
@@ -290,7 +281,7 @@ def _draw_gru(ax: Axes, highlight: str | None, title: str | None) -> None:
     p.label((_XN + 0.1, 3.05), "$n_t$", ("candidate",), ha="left", va="center")
     p.node((_XN, _MIX_Y), r"$\times$", "op:write", ("update", "candidate"))
     p.arrow([(_XN, _MIX_Y + _R), (_XN, _BELT_Y - _R)], "arrow:write", ("update", "candidate"))
-    _finish(ax, (-0.3, 9.4), (-0.45, 5.75), title)
+    shapes.frame(ax, (-0.3, 9.4), (-0.45, 5.75), title)
 
 
 def gru_cell(*, highlight: str | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:

@@ -26,13 +26,13 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path
 
 from course_lib import plot
-from course_lib.figures import shapes
+from course_lib.figures import shapes as draw  # "shapes" is also a parameter here
 
 __all__ = ["Notation", "NOTATIONS", "Pattern", "PATTERNS", "rolled_and_unrolled", "taxonomy", "stacked_rnn"]
 
 # The fills of figures.bptt, so that a state looks the same in chapters 1 and 2.
 _FILL = {"input": "#E8F1F8", "state": "#FCEFD9", "output": "#E3F3EC"}
-_EDGE = shapes.INK
+_EDGE = draw.INK
 _W, _H = 0.72, 0.5  # box width and height, in data units
 _ROWS = {"input": 0.0, "state": 1.25, "output": 2.5}
 _DX = 1.45  # distance between time steps
@@ -108,12 +108,12 @@ def _notation(name: str) -> Notation:
 
 def _box(ax: Axes, x: float, row: str, label: str | None, *, dashed: bool = False) -> FancyBboxPatch:
     fill = "white" if dashed else _FILL[row]
-    return shapes.box(ax, (x, _ROWS[row]), (_W, _H), label, fill=fill, dashed=dashed,
+    return draw.box(ax, (x, _ROWS[row]), (_W, _H), label, fill=fill, dashed=dashed,
                       gid="initial" if dashed else row)  # fmt: skip
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], gid: str) -> None:
-    shapes.arrow(ax, start, end, gid=gid)
+    draw.arrow(ax, start, end, gid=gid)
 
 
 def _up(ax: Axes, x: float, lower: str, upper: str, gid: str, label: str | None) -> None:
@@ -184,10 +184,7 @@ def rolled_and_unrolled(
             _up(ax, x, "input", "state", "U", sym.U)
             _up(ax, x, "state", "output", "V", sym.V)
             _across(ax, x - _DX, x, sym.W)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        draw.frame(ax, xlim, ylim)
         fig.tight_layout()
     return fig
 
@@ -209,10 +206,7 @@ def _draw_pattern(ax: Axes, pattern: Pattern) -> None:
     middle = _DX_PANEL * (pattern.steps - 1) / 2
     ax.text(middle, -0.45, pattern.example, ha="center", va="top", fontsize=8, color="#333333")
     half = _panel_width(pattern) / 2
-    ax.set_xlim(middle - half, middle + half)
-    ax.set_ylim(-1.35, _ROWS["output"] + 0.4)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
+    draw.frame(ax, (middle - half, middle + half), (-1.35, _ROWS["output"] + 0.4))
 
 
 def _panel_width(pattern: Pattern) -> float:
@@ -257,7 +251,7 @@ _STATE_FILL = _FILL["state"]
 
 def _state_box(ax: Axes, xy: tuple[float, float], label: str, edge: str, gid: str) -> None:
     fill = "white" if gid == "io" else _STATE_FILL
-    shapes.box(ax, xy, (_BOX_W, _BOX_H), label, fill=fill, edge=edge, lw=1.4, rounding=0.1, gid=gid,
+    draw.box(ax, xy, (_BOX_W, _BOX_H), label, fill=fill, edge=edge, lw=1.4, rounding=0.1, gid=gid,
                fontsize=9, zorder=2)  # fmt: skip
 
 
@@ -283,10 +277,7 @@ def stacked_rnn(num_layers: int = 2, steps: int = 4, *, bidirectional: bool = Fa
             _draw_stacked_column(ax, t, num_layers, steps, bidirectional, row_dy, layer_dy, top)
         ax.text(_STACK_DX * (steps - 1) / 2, top + 0.4, "output[:, t]: the top layer at every step",
                 ha="center", va="bottom", fontsize=8)  # fmt: skip
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        draw.frame(ax, xlim, ylim)
         fig.tight_layout()
     return fig
 
@@ -300,16 +291,16 @@ def _draw_stacked_column(ax: Axes, t: int, num_layers: int, steps: int, bidirect
     below = _BOX_H / 2  # where the arrow into the next layer starts
     for layer in range(num_layers):
         y = 1.3 + layer_dy * layer
-        shapes.polyline(ax, [(x, below), (x, y - _BOX_H / 2)], gid="depth")
+        draw.polyline(ax, [(x, below), (x, y - _BOX_H / 2)], gid="depth")
         rows = [(y, _FWD, r"\overrightarrow{h}" if bidirectional else "h")]
         if bidirectional:
             rows.append((y + row_dy, _BWD, r"\overleftarrow{h}"))
             gap = y + row_dy / 2  # between the two rows of this layer
             # The layer's input also reaches the backward row (round the left, in from below) ...
             left = [(x - 0.1, below + 0.12), (x - 0.6, below + 0.35), (x - 0.6, gap), (x - 0.2, gap)]
-            shapes.polyline(ax, [*left, (x - 0.2, y + row_dy - _BOX_H / 2)], gid="depth")
+            draw.polyline(ax, [*left, (x - 0.2, y + row_dy - _BOX_H / 2)], gid="depth")
             # ... and the forward row's output joins the backward row's on the way up (round the right).
-            shapes.polyline(ax, [(x + 0.2, y + _BOX_H / 2), (x + 0.2, gap), (x + 0.6, gap),
+            draw.polyline(ax, [(x + 0.2, y + _BOX_H / 2), (x + 0.2, gap), (x + 0.6, gap),
                                  (x + 0.6, y + row_dy + 0.5), (x + 0.05, y + row_dy + 0.62)], gid="depth",
                             head=False)  # fmt: skip
         for d, (yy, colour, sym) in enumerate(rows):
@@ -319,12 +310,12 @@ def _draw_stacked_column(ax: Axes, t: int, num_layers: int, steps: int, bidirect
                         ha="left" if d == 0 else "right", fontsize=7, color=colour)  # fmt: skip
             if t > 0:
                 ends = [(x - _STACK_DX + _BOX_W / 2, yy), (x - _BOX_W / 2, yy)]
-                shapes.polyline(ax, ends if d == 0 else ends[::-1], gid="time:fwd" if d == 0 else "time:bwd",
+                draw.polyline(ax, ends if d == 0 else ends[::-1], gid="time:fwd" if d == 0 else "time:bwd",
                                 colour=colour, lw=1.6)  # fmt: skip
         below = rows[-1][0] + _BOX_H / 2
     if bidirectional:
         top_sym = rf"[\overrightarrow{{h}}_{{{t}}}; \overleftarrow{{h}}_{{{t}}}]"
     else:
         top_sym = f"h^{{({num_layers})}}_{{{t}}}"
-    shapes.polyline(ax, [(x, below), (x, top - _BOX_H / 2)], gid="depth")
+    draw.polyline(ax, [(x, below), (x, top - _BOX_H / 2)], gid="depth")
     _state_box(ax, (x, top), f"${top_sym}$", _EDGE, "io")

@@ -1,4 +1,4 @@
-"""The two shapes the course's diagrams are made of: a rounded box with a label, and an arrow.
+"""The shapes the course's diagrams are made of (a rounded box with a label, an arrow) and their frame.
 
 ``figures.rnn``, ``figures.bptt`` and ``figures.lstm`` draw with these, so a box or an arrow looks
 the same in every chapter and a change of style is made once. Both are matplotlib patches added to
@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-__all__ = ["INK", "DASHES", "box", "arrow", "polyline"]
+__all__ = ["INK", "DASHES", "box", "arrow", "polyline", "frame"]
 
 INK = "#444444"  # default edge and arrow colour
 DASHES = (0, (4, 2))  # the dash pattern of dashed boxes and arrows
@@ -61,3 +61,13 @@ def polyline(ax: Axes, points: Sequence[tuple[float, float]], *, colour: str = I
                            solid_capstyle="butt", zorder=zorder))  # fmt: skip
     arrow(ax, points[-2], points[-1], colour=colour, lw=lw, dashed=dashed, head=head, gid=gid,
           mutation_scale=11 + 2 * lw, zorder=zorder)
+
+
+def frame(ax: Axes, xlim: tuple[float, float], ylim: tuple[float, float], title: str | None = None) -> None:
+    """Show exactly ``xlim`` x ``ylim`` at equal scale on both axes, with no axis lines or ticks."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
