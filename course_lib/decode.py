@@ -2,8 +2,8 @@
 beam-search decoding for the encoder-decoder.
 
 Language models (``models.LanguageModel``): the prompt goes through the model in one call, then
-``LanguageModelStepper`` steps the recurrent layer one token at a time with the equations of
-``torch.nn.LSTMCell``/``GRUCell``/``RNNCell`` on the layer's weights, one cell per layer. Calling
+``LanguageModelStepper`` steps the recurrent layer one token at a time with the step functions of
+``models.steps`` (the maths the course's cells and layers use) on the layer's weights. Calling
 an ``nn.LSTM`` once per token pays its per-call overhead every time (oneDNN on CPU); the stepper
 also folds the embedding through layer 0's input weights into one table, so a step's first matmul
 becomes a row lookup, and samples by the Gumbel-max trick. benchmarks/sampling.py measures it.
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from course_lib.models import steps
 from course_lib.models.seq2seq import Seq2Seq, select_state
 from course_lib.models.tasks import LanguageModel
 
@@ -45,26 +46,25 @@ class LanguageModelStepper:
         self.model, self.kind, self.state = model, model.spec.kind, None
         if self.kind is None:
             return
-        rnn, H = model.rnn, model.spec.hidden_size
+        rnn = model.rnn
         with torch.inference_mode():
-            self.w_ih, self.w_ih_t, self.w_hh_t, self.b_in, self.b_hh = [], [], [], [], []
+            self.w_ih, self.w_hh, self.b_in, self.b_hh = [], [], [], []
             for k in range(model.spec.num_layers):
                 w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
                 b_ih = getattr(rnn, f"bias_ih_l{k}", None)
                 b_hh = getattr(rnn, f"bias_hh_l{k}", None)
                 b_ih = torch.zeros_like(w_ih[:, 0]) if b_ih is None else b_ih
-                b_hh = torch.zeros_like(w_hh[:, 0]) if b_hh is None else b_hh
                 # GRU keeps b_hh with the hidden matmul: its reset gate multiplies (W_hn h + b_hn).
-                self.b_in.append(b_ih if self.kind == "gru" else b_ih + b_hh)  # (G*H,)
-                self.b_hh.append(b_hh)
-                # Row-major copies of W^T: a (1, H) @ (H, G*H) product runs ~10% faster on them than
-                # on the transposed view (measured at H=512 on one CPU thread).
-                self.w_ih.append(w_ih)  # (G*H, in)
-                self.w_ih_t.append(w_ih.t().contiguous())  # (in, G*H)
-                self.w_hh_t.append(w_hh.t().contiguous())  # (H, G*H)
-            self.table = F.linear(model.embedding.weight, self.w_ih[0], self.b_in[0]) \
+                folds = self.kind != "gru" and b_hh is not None
+                self.b_in.append(b_ih + b_hh if folds else b_ih)  # (G*H,)
+                self.b_hh.append(b_hh if self.kind == "gru" else None)
+                # Column-major copies, so that the step's ``h @ W.T`` reads a row-major (H, G*H)
+                # matrix: a (1, H) @ (H, G*H) product runs ~10% faster on it than on the
+                # transposed view of a row-major W (measured at H=512 on one CPU thread).
+                self.w_ih.append(_column_major(w_ih))  # (G*H, in)
+                self.w_hh.append(_column_major(w_hh))  # (G*H, H)
+            self.table = steps.input_projection(model.embedding.weight, self.w_ih[0], self.b_in[0]) \
                 if fold_embedding else None  # (V, G*H)
-        self.H = H
 
     def start(self, prompt: Tensor) -> Tensor:
         with torch.inference_mode():
@@ -92,36 +92,28 @@ class LanguageModelStepper:
         if self.table is not None:
             x = self.table.index_select(0, tokens)  # (B, G*H): layer 0's input term, biases included
         else:
-            x = F.linear(model.embedding(tokens), self.w_ih[0], self.b_in[0])  # (B, G*H)
-        h = x
-        for k in range(model.spec.num_layers):
-            if k > 0:  # the layer below's new h is this layer's input
-                x = torch.addmm(self.b_in[k], h, self.w_ih_t[k])  # (B, G*H)
-            h = self._cell(k, x)  # (B, H)
+            x = steps.input_projection(model.embedding(tokens), self.w_ih[0], self.b_in[0])  # (B, G*H)
+        h = self._cell(0, x)  # (B, H)
+        for k in range(1, model.spec.num_layers):  # the layer below's new h is this layer's input
+            h = self._cell(k, steps.input_projection(h, self.w_ih[k], self.b_in[k]))  # (B, H)
         return F.linear(h, model.head.weight, model.head.bias)  # (B, V)
 
     def _cell(self, k: int, x: Tensor) -> Tensor:
-        """Layer k's cell update given its input term x (B, G*H); updates the state, returns h (B, H)."""
-        H, kind = self.H, self.kind
-        if kind == "lstm":
+        """Layer k's step (models.steps) given its input term x (B, G*H); updates the state -> h (B, H)."""
+        if self.kind == "lstm":
             hs, cs = self.state
-            gates = torch.addmm(x, hs[k], self.w_hh_t[k])  # (B, 4H): i, f, g, o
-            s = torch.sigmoid(gates)
-            c = torch.addcmul(s[:, H:2 * H] * cs[k], s[:, :H], torch.tanh(gates[:, 2 * H:3 * H]))
-            h = s[:, 3 * H:] * torch.tanh(c)
-            hs[k], cs[k] = h, c
-            return h
-        hs = self.state
-        if kind == "gru":
-            gh = torch.addmm(self.b_hh[k], hs[k], self.w_hh_t[k])  # (B, 3H): r, z, n
-            rz = torch.sigmoid(x[:, :2 * H] + gh[:, :2 * H])
-            n = torch.tanh(torch.addcmul(x[:, 2 * H:], rz[:, :H], gh[:, 2 * H:]))
-            h = torch.lerp(n, hs[k], rz[:, H:])  # (1 - z) * n + z * h
-        else:
-            pre = torch.addmm(x, hs[k], self.w_hh_t[k])  # (B, H)
-            h = torch.relu(pre) if kind == "rnn_relu" else torch.tanh(pre)
-        hs[k] = h
-        return h
+            hs[k], cs[k] = steps.lstm_step(x, hs[k], cs[k], self.w_hh[k])  # b_hh is inside x
+            return hs[k]
+        self.state[k] = _STEPS[self.kind](x, self.state[k], self.w_hh[k], self.b_hh[k])  # (B, H)
+        return self.state[k]
+
+
+_STEPS = {"gru": steps.gru_step, "rnn_tanh": steps.rnn_tanh_step, "rnn_relu": steps.rnn_relu_step}
+
+
+def _column_major(w: Tensor) -> Tensor:
+    """The same (rows, cols) matrix stored column by column: ``w.T`` of the result is contiguous."""
+    return w.t().contiguous().t()
 
 
 def _as_prompt(model: LanguageModel, prompt_ids: Sequence[int] | Tensor) -> tuple[Tensor, bool]:

@@ -31,6 +31,7 @@ __all__ = [
     "init",
     "forward",
     "backward",
+    "logit_grads",
     "hidden_grad_norms",
     "numerical_gradient",
     "relative_error",
@@ -176,8 +177,12 @@ def _check_cache(params: RNNParams, cache: Cache) -> None:
         )
 
 
-def _dlogits(cache: Cache) -> np.ndarray:
-    """dL/d(V s_t + c) for every step, (T, K): softmax minus one-hot, the classic shortcut."""
+def logit_grads(cache: Cache) -> np.ndarray:
+    """dL/d(V s_t + c) for every step, (T, K): softmax minus one-hot, the classic shortcut.
+
+    L is the summed cross-entropy of ``forward``'s cache. Used by ``backward`` and in
+    chapters/02_bptt.md (each step's own loss, before it flows back in time).
+    """
     d = cache.p.copy()
     d[np.arange(len(cache.targets)), cache.targets] -= 1
     return d
@@ -214,7 +219,7 @@ def backward(params: RNNParams, cache: Cache, truncate: int | None = None) -> RN
     if truncate is not None and (not isinstance(truncate, int) or truncate < 0):
         raise ValueError(f"truncate must be None or an int >= 0, got {truncate!r}")
     _check_cache(params, cache)
-    dlogits = _dlogits(cache)  # (T, K)
+    dlogits = logit_grads(cache)  # (T, K)
     grads = RNNParams(*(np.zeros_like(p) for _, p in params.items()))
     grads.V, grads.c = dlogits.T @ cache.s, dlogits.sum(axis=0)
     if truncate is None:
@@ -238,7 +243,7 @@ def hidden_grad_norms(params: RNNParams, cache: Cache, loss_step: int | None = N
     step, so entry j (j <= t) measures how much of its gradient survives t - j steps back.
     """
     _check_cache(params, cache)
-    dlogits = _dlogits(cache)
+    dlogits = logit_grads(cache)
     if loss_step is not None:
         T = len(dlogits)
         if not -T <= loss_step < T:

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from course_lib import train
-from course_lib.train import batches, distributed
+from course_lib.data import batching
+from course_lib.train import distributed
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -147,7 +148,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     naive_loss = train.TaggingLoss("ce")
 
     def mean_of_rank_means(model, batch, state):
-        halves = [naive_loss(model, batches.shard_rows(batch, r, 2), None).loss for r in range(2)]
+        halves = [naive_loss(model, distributed.shard_rows(batch, r, 2), None).loss for r in range(2)]
         return train.StepResult((halves[0] + halves[1]) / 2, 1)
 
     torch.manual_seed(0)
@@ -169,7 +170,7 @@ def test_shard_rows_strides_every_tensor_of_a_nested_batch():
         torch.arange(10).view(5, 2), torch.arange(5), torch.ones(5, 2, dtype=torch.bool), torch.arange(5)
     )
     nested = {"a": batch, "b": [torch.arange(5.0)], "scale": torch.tensor(2.0), "name": "x"}
-    shards = [batches.shard_rows(nested, r, 2) for r in range(2)]
+    shards = [distributed.shard_rows(nested, r, 2) for r in range(2)]
     assert shards[0]["a"].tokens.tolist() == [[0, 1], [4, 5], [8, 9]]
     assert shards[1]["a"].lengths.tolist() == [1, 3]
     assert isinstance(shards[0]["a"], Padded) and shards[0]["name"] == "x"
@@ -177,16 +178,16 @@ def test_shard_rows_strides_every_tensor_of_a_nested_batch():
     together = sorted(shards[0]["b"][0].tolist() + shards[1]["b"][0].tolist())
     assert together == list(range(5))
     with pytest.raises(ValueError, match="at least 3"):
-        batches.shard_rows((torch.zeros(2, 4), torch.zeros(2)), 0, 3)
+        distributed.shard_rows((torch.zeros(2, 4), torch.zeros(2)), 0, 3)
     with pytest.raises(ValueError, match="disagree"):
-        batches.shard_rows((torch.zeros(4, 1), torch.zeros(3)), 0, 2)
+        distributed.shard_rows((torch.zeros(4, 1), torch.zeros(3)), 0, 2)
 
 
 def test_to_device_keeps_lengths_on_the_cpu():
     batch = Padded(
         torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 1]), torch.ones(2, 3, dtype=torch.bool)
     )
-    moved = batches.to_device({"src": batch, "src_lengths": torch.tensor([3, 1])}, torch.device("meta"))
+    moved = batching.to_device({"src": batch, "src_lengths": torch.tensor([3, 1])}, torch.device("meta"))
     assert moved["src"].tokens.device.type == "meta" and moved["src"].mask.device.type == "meta"
     assert moved["src"].lengths.device.type == "cpu" and moved["src_lengths"].device.type == "cpu"
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # tests never need a display
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation
+from matplotlib.patches import FancyArrowPatch
 
 from course_lib.figures import bptt
 
@@ -22,17 +22,13 @@ def _close_figures():
 
 
 def _texts(fig: Figure) -> list[str]:
-    return [t.get_text() for t in fig.axes[0].texts if not isinstance(t, Annotation)]
+    return [t.get_text() for t in fig.axes[0].texts]
 
 
 def _arrows(fig: Figure, colour: str) -> int:
-    """Number of arrows drawn in ``colour`` (annotations carry their arrow patch)."""
-    count = 0
-    for t in fig.axes[0].texts:
-        if isinstance(t, Annotation) and t.arrow_patch is not None:
-            if matplotlib.colors.to_hex(t.arrow_patch.get_edgecolor()) == colour.lower():
-                count += 1
-    return count
+    """Number of arrows drawn in ``colour``."""
+    arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
+    return sum(matplotlib.colors.to_hex(p.get_edgecolor()) == colour.lower() for p in arrows)
 
 
 def test_unrolled_rnn_draws_every_node_and_weight() -> None:

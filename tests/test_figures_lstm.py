@@ -16,7 +16,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import Circle, FancyBboxPatch
 
 from course_lib import models
 from course_lib.figures import lstm
@@ -54,11 +54,7 @@ def _gates(ax: Axes) -> set[str]:
     return {g.split(":")[1] for g in _gids(ax) if g.startswith("gate:")}
 
 
-def test_variant_names_are_the_models_variants() -> None:
-    assert lstm.LSTM_VARIANTS == tuple(models.LSTM_VARIANTS)
-
-
-@pytest.mark.parametrize("variant", lstm.LSTM_VARIANTS)
+@pytest.mark.parametrize("variant", list(models.LSTM_VARIANTS))
 def test_lstm_cell_draws_exactly_the_gates_of_its_variant(variant: str) -> None:
     fig = lstm.lstm_cell(variant)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
@@ -153,42 +149,12 @@ def test_gru_highlight(part: str, lit_gates: set[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("num_layers", "steps", "bidirectional"), [(1, 3, False), (2, 4, False), (3, 2, True)]
-)
-def test_stacked_rnn_counts_states_and_arrows(num_layers: int, steps: int, bidirectional: bool) -> None:
-    fig = lstm.stacked_rnn(num_layers, steps, bidirectional=bidirectional)
-    ax = fig.axes[0]
-    directions = 2 if bidirectional else 1
-    states = [p for p in ax.patches if p.get_gid() == "state"]
-    assert len(states) == num_layers * directions * steps
-    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
-    forward = sum(a.get_gid() == "time:fwd" for a in arrows)
-    backward = sum(a.get_gid() == "time:bwd" for a in arrows)
-    assert forward == num_layers * (steps - 1)
-    assert backward == (num_layers * (steps - 1) if bidirectional else 0)
-    # h_n's entries are labelled once each, in torch's order: k = layer * D + direction
-    labels = sorted(t.get_text() for t in ax.texts if t.get_text().startswith("h_n["))
-    assert labels == sorted(f"h_n[{k}]" for k in range(num_layers * directions))
-    fig.canvas.draw()
-
-
-def test_backward_final_state_is_labelled_at_the_first_step() -> None:
-    ax = lstm.stacked_rnn(1, 3, bidirectional=True).axes[0]
-    where = {t.get_text(): t.get_position()[0] for t in ax.texts if t.get_text().startswith("h_n[")}
-    assert where["h_n[1]"] < 0 < 2 * lstm._DX < where["h_n[0]"]  # backward at t=0, forward at t=2
-
-
-@pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: lstm.lstm_cell("gru"), "variant must be one of"),
         (lambda: lstm.lstm_cell(highlight="remember"), "highlight must be one of"),
         (lambda: lstm.lstm_cell("no_forget", highlight="forget"), "no forget gate"),
         (lambda: lstm.gru_cell(highlight="forget"), "highlight must be one of"),
-        (lambda: lstm.stacked_rnn(0), "num_layers must be an int in"),
-        (lambda: lstm.stacked_rnn(2, 7), "steps must be an int in"),
-        (lambda: lstm.stacked_rnn(True), "num_layers must be an int in"),
-        (lambda: lstm.stacked_rnn(2, 3, bidirectional="yes"), "bidirectional must be True or False"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message: str) -> None:
@@ -200,7 +166,6 @@ def test_drawing_leaves_global_settings_alone() -> None:
     before = dict(matplotlib.rcParams)
     lstm.lstm_walkthrough()
     lstm.gru_cell()
-    lstm.stacked_rnn(2, 3, bidirectional=True)
     after = dict(matplotlib.rcParams)
     assert {k for k in before if before[k] != after[k]} == set()
 

@@ -174,3 +174,43 @@ def test_figures_are_opaque_for_dark_mode() -> None:
     for fig in (rnn.rolled_and_unrolled(2), rnn.taxonomy(["many-to-one"])):
         assert matplotlib.colors.to_hex(fig.get_facecolor()) == "#ffffff"
         assert all(isinstance(p, (FancyBboxPatch, FancyArrowPatch)) for ax in fig.axes for p in ax.patches)
+
+
+@pytest.mark.parametrize(
+    ("num_layers", "steps", "bidirectional"), [(1, 3, False), (2, 4, False), (3, 2, True)]
+)
+def test_stacked_rnn_counts_states_and_arrows(num_layers: int, steps: int, bidirectional: bool) -> None:
+    fig = rnn.stacked_rnn(num_layers, steps, bidirectional=bidirectional)
+    ax = fig.axes[0]
+    directions = 2 if bidirectional else 1
+    states = [p for p in ax.patches if p.get_gid() == "state"]
+    assert len(states) == num_layers * directions * steps
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    forward = sum(a.get_gid() == "time:fwd" for a in arrows)
+    backward = sum(a.get_gid() == "time:bwd" for a in arrows)
+    assert forward == num_layers * (steps - 1)
+    assert backward == (num_layers * (steps - 1) if bidirectional else 0)
+    # h_n's entries are labelled once each, in torch's order: k = layer * D + direction
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text().startswith("h_n["))
+    assert labels == sorted(f"h_n[{k}]" for k in range(num_layers * directions))
+    fig.canvas.draw()
+
+
+def test_backward_final_state_is_labelled_at_the_first_step() -> None:
+    ax = rnn.stacked_rnn(1, 3, bidirectional=True).axes[0]
+    where = {t.get_text(): t.get_position()[0] for t in ax.texts if t.get_text().startswith("h_n[")}
+    assert where["h_n[1]"] < 0 < 2 * rnn._STACK_DX < where["h_n[0]"]  # backward at t=0, forward at t=2
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: rnn.stacked_rnn(0), "num_layers must be an int in"),
+        (lambda: rnn.stacked_rnn(2, 7), "steps must be an int in"),
+        (lambda: rnn.stacked_rnn(True), "num_layers must be an int in"),
+        (lambda: rnn.stacked_rnn(2, 3, bidirectional="yes"), "bidirectional must be True or False"),
+    ],
+)
+def test_stacked_rnn_rejects_bad_arguments(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()

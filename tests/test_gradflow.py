@@ -3,13 +3,11 @@ linear RNN, Jacobian products against torch.autograd.functional.jacobian, spectr
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 from torch import Tensor, nn
 
-from course_lib import gradflow
+from course_lib import gradflow, models
 
 DT = torch.float64
 
@@ -251,12 +249,6 @@ def test_spectral_radius_is_set_exactly() -> None:
 
 
 def test_our_layers_give_the_same_norms_as_torch() -> None:
-    try:
-        models = importlib.import_module("course_lib.models")
-    except ImportError:
-        pytest.skip("course_lib.models is not importable yet")
-    if not hasattr(models, "LSTM"):
-        pytest.skip("course_lib.models.LSTM does not exist yet")
     torch.manual_seed(7)
     theirs = nn.LSTM(3, 4, num_layers=2, batch_first=True).to(DT)
     ours = models.LSTM(3, 4, num_layers=2, batch_first=True).to(DT)

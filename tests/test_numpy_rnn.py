@@ -112,6 +112,14 @@ def test_hidden_grad_norms_match_autograd():
     assert np.all(got[6:] == 0) and np.all(got[:6] > 0)  # later states cannot affect the loss at step 5
 
 
+def test_logit_grads_match_autograd():
+    params, xs, targets, s0 = make_problem(6, 5, 4, 8, False, seed=4)
+    _, cache = nr.forward(params, xs, targets, s0)
+    logits = torch.tensor(np.log(cache.p), requires_grad=True)  # log-softmax output: same softmax
+    F.cross_entropy(logits, torch.tensor(targets), reduction="sum").backward()
+    np.testing.assert_allclose(nr.logit_grads(cache), logits.grad.numpy(), atol=1e-12)
+
+
 def test_numerical_gradient_leaves_params_unchanged():
     params, xs, targets, s0 = make_problem(4, 3, 2, 4, False)
     before = {name: p.copy() for name, p in params.items()}

@@ -7,12 +7,17 @@ Two shapes of data, two tools:
 - many short sequences of different lengths (surnames, reviews) -> ``SequenceDataset`` +
   ``padded_loader`` yield ``PaddedBatch`` es: padded tokens, true lengths and a mask, ready for
   ``nn.utils.rnn.pack_padded_sequence`` (chapter 3 and the classification labs).
+
+A batch may be a tensor, a tuple or list, a NamedTuple (such as ``PaddedBatch``), a dict or a
+dataclass, nested in any way: ``map_tensors`` walks it, and ``to_device`` moves it (``train.fit``
+moves every batch with it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -28,6 +33,8 @@ __all__ = [
     "SequenceDataset",
     "collate_padded",
     "padded_loader",
+    "map_tensors",
+    "to_device",
 ]
 
 
@@ -229,3 +236,48 @@ def padded_loader(
         drop_last=drop_last,
         num_workers=num_workers,
     )
+
+
+# --- walking nested batches ----------------------------------------------------------------------
+# pack_padded_sequence needs its lengths on the CPU, so fields with these names never move.
+_CPU_FIELDS = ("lengths",)
+
+
+def _is_cpu_field(name: str | None) -> bool:
+    return name is not None and (name in _CPU_FIELDS or name.endswith("_lengths"))
+
+
+def map_tensors(fn: Callable[[Tensor, str | None], Any], obj: Any, name: str | None = None) -> Any:
+    """Rebuild ``obj`` with ``fn(tensor, field_name)`` applied to every tensor inside it.
+
+    ``field_name`` is the NamedTuple/dataclass field or dict key that holds the tensor (``None``
+    inside plain tuples and lists). Anything that is not a tensor or a container is returned as is.
+    """
+    if isinstance(obj, Tensor):
+        return fn(obj, name)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple, e.g. PaddedBatch
+        return type(obj)(*(map_tensors(fn, v, f) for f, v in zip(obj._fields, obj, strict=True)))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(map_tensors(fn, v) for v in obj)
+    if isinstance(obj, Mapping):
+        return type(obj)({k: map_tensors(fn, v, str(k)) for k, v in obj.items()})
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {
+            f.name: map_tensors(fn, getattr(obj, f.name), f.name) for f in dataclasses.fields(obj) if f.init
+        }
+        return dataclasses.replace(obj, **changes)
+    return obj
+
+
+def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """``batch`` with every tensor on ``device``, except fields named ``lengths`` / ``*_lengths``.
+
+    Those stay on the CPU because ``torch.nn.utils.rnn.pack_padded_sequence`` requires it.
+    """
+
+    def move(t: Tensor, name: str | None) -> Tensor:
+        if _is_cpu_field(name):
+            return t
+        return t.to(device, non_blocking=non_blocking)
+
+    return map_tensors(move, batch)

@@ -20,13 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 
 from course_lib import plot
+from course_lib.figures import shapes
 
 __all__ = ["unrolled_rnn", "gradient_path"]
 
-_FORWARD = "#444444"
+_FORWARD = shapes.INK
 _BACKWARD = plot.PALETTE[5]  # vermillion: the gradient
 _CUT = "#BBBBBB"
 _FILL = {"x": "#E8F1F8", "s": "#FCEFD9", "o": "#E3F3EC", "L": "#F6E6EF"}
@@ -40,35 +40,13 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 def _node(ax: Axes, x: float, y: float, label: str, fill: str, edge: str = _FORWARD, lw: float = 1.2) -> None:
-    box = FancyBboxPatch(
-        (x - _NODE_W / 2, y - _NODE_H / 2),
-        _NODE_W,
-        _NODE_H,
-        boxstyle="round,pad=0.02,rounding_size=0.12",
-        facecolor=fill,
-        edgecolor=edge,
-        linewidth=lw,
-    )
-    ax.add_patch(box)
-    ax.text(x, y, label, ha="center", va="center", fontsize=11)
+    shapes.box(ax, (x, y), (_NODE_W, _NODE_H), label, fill=fill, edge=edge, lw=lw)
 
 
 def _arrow(
     ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str, *, dashed: bool = False
 ) -> None:
-    ax.annotate(
-        "",
-        xy=end,
-        xytext=start,
-        arrowprops={
-            "arrowstyle": "-|>",
-            "color": colour,
-            "lw": 1.4,
-            "linestyle": (0, (4, 2)) if dashed else "-",
-            "shrinkA": 0,
-            "shrinkB": 0,
-        },
-    )
+    shapes.arrow(ax, start, end, colour=colour, lw=1.4, dashed=dashed, mutation_scale=12)
 
 
 def _check_backward(steps: int, backward: bool, loss_step: int | None, truncate: int | None) -> int | None:
@@ -117,10 +95,7 @@ def unrolled_rnn(
             ax.text(cx - dx / 2, rows["s"] + 0.1, "$W$", ha="center", va="bottom", fontsize=10)
         if backward:
             _draw_backward(ax, steps, dx, rows, loss_step, truncate)
-        ax.set_xlim(-0.6, dx * steps + 0.6)
-        ax.set_ylim(-0.45, rows["L"] + 0.45)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        shapes.frame(ax, (-0.6, dx * steps + 0.6), (-0.45, rows["L"] + 0.45))
         fig.tight_layout()
     return fig
 
@@ -201,10 +176,7 @@ def gradient_path(steps: int = 5, norms: Sequence[float] | None = None) -> Figur
             va="top",
             fontsize=11,
         )
-        ax.set_xlim(-0.6, dx * steps + 0.6)
-        ax.set_ylim(-0.35, y + 0.65)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        shapes.frame(ax, (-0.6, dx * steps + 0.6), (-0.35, y + 0.65))
         fig.tight_layout()
     return fig
 

@@ -6,12 +6,11 @@
   ``models.LSTM_VARIANTS`` (peephole, coupled, no forget gate) drawn.
 - ``lstm_walkthrough``: the four steps side by side, one highlighted per panel.
 - ``gru_cell``: one GRU step in torch's symbols (``r, z, n``; reset applied after the matmul).
-- ``stacked_rnn``: a stacked, optionally bidirectional, recurrent layer unrolled over a few steps.
 
 Every drawn part carries a ``gid`` ("gate:f", "op:forget", "belt", ...), so tests and curious
 readers can find it in the returned ``Figure``. Each function draws in the book's style
 (``plot.BOOK_STYLE``, applied only while drawing); nothing changes matplotlib's global settings.
-Used in chapters/03_lstm_gru.md, chapters/03_variants.md and chapters/03_stacked_bidirectional.md.
+Used in chapters/03_lstm_gru.md and chapters/03_variants.md.
 """
 
 from __future__ import annotations
@@ -21,23 +20,21 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import Circle
 
 from course_lib import plot
+from course_lib.figures import shapes
+from course_lib.models.steps import LSTM_VARIANTS
 
 __all__ = [
     "LSTM_STEPS",
-    "LSTM_VARIANTS",
     "GRU_PARTS",
     "lstm_cell",
     "lstm_walkthrough",
     "gru_cell",
-    "stacked_rnn",
 ]
 
 LSTM_STEPS: tuple[str, ...] = ("forget", "store", "update", "output")  # the lecture's four steps
-LSTM_VARIANTS: tuple[str, ...] = ("vanilla", "peephole", "coupled", "no_forget")  # as models.LSTM_VARIANTS
 GRU_PARTS: tuple[str, ...] = ("reset", "update", "candidate")
 
 _INK, _FADED_INK, _FADED_FILL = "#333333", "#C4C4C4", "#F5F5F5"
@@ -71,13 +68,10 @@ class _Painter:
             size: tuple[float, float] = (_GATE_W, _GATE_H), note: str | None = None) -> None:
         """A rounded box centred on ``xy`` with ``text`` (and a small ``note`` under it)."""
         on = self._on(parts)
-        (x, y), (w, h) = xy, size
+        x, y = xy
         edge = _ACCENT if on and self.highlight is not None else (_INK if on else _FADED_INK)
-        self.ax.add_patch(FancyBboxPatch(
-            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.1",
-            facecolor=fill if on else _FADED_FILL, edgecolor=edge, linewidth=2.0 if edge == _ACCENT else 1.2,
-            gid=gid,
-        ))  # fmt: skip
+        shapes.box(self.ax, xy, size, fill=fill if on else _FADED_FILL, edge=edge, rounding=0.1,
+                   lw=2.0 if edge == _ACCENT else 1.2, gid=gid)  # fmt: skip
         colour = "black" if on else _FADED_INK
         dy = 0.12 if note else 0.0
         self.ax.text(x, y + dy, text, ha="center", va="center", fontsize=11, color=colour, gid=f"{gid}:text")
@@ -95,16 +89,8 @@ class _Painter:
     def arrow(self, points: Sequence[tuple[float, float]], gid: str, parts: Sequence[str], *,
               colour: str = _INK, width: float = 1.3, dashed: bool = False, head: bool = True) -> None:
         """A polyline through ``points`` with an arrow head on its last segment."""
-        colour = self.line_colour(parts, colour)
-        style = (0, (4, 2)) if dashed else "-"
-        xs, ys = zip(*points, strict=True)
-        if len(points) > 2:
-            self.ax.add_line(Line2D(xs[:-1], ys[:-1], color=colour, lw=width, linestyle=style, gid=gid,
-                                    solid_capstyle="butt", zorder=1))  # fmt: skip
-        self.ax.add_patch(FancyArrowPatch(
-            points[-2], points[-1], arrowstyle="-|>" if head else "-", mutation_scale=11 + 2 * width,
-            color=colour, lw=width, linestyle=style, shrinkA=0, shrinkB=0, gid=gid, zorder=1,
-        ))  # fmt: skip
+        shapes.polyline(self.ax, points, colour=self.line_colour(parts, colour), lw=width, dashed=dashed,
+                        head=head, gid=gid)  # fmt: skip
 
     def label(self, xy: tuple[float, float], text: str, parts: Sequence[str] = (), **kw: object) -> None:
         """Text at ``xy``, greyed out with ``parts`` when another step is highlighted."""
@@ -112,15 +98,6 @@ class _Painter:
         if parts and not self._on(parts):
             colour = _FADED_INK
         self.ax.text(*xy, text, fontsize=kw.pop("fontsize", 10), color=colour, **kw)  # type: ignore[arg-type]
-
-
-def _finish(ax: Axes, xlim: tuple[float, float], ylim: tuple[float, float], title: str | None) -> None:
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=10)
 
 
 # --- the LSTM cell ------------------------------------------------------------------------------
@@ -213,21 +190,21 @@ def _draw_lstm(ax: Axes, variant: str, highlight: str | None, title: str | None,
     _lstm_input_and_output(p, variant, compact)
     if variant == "peephole":
         _lstm_peepholes(p)
-    _finish(ax, (-0.3, 10.5), (-0.45, 5.75), title)
+    shapes.frame(ax, (-0.3, 10.5), (-0.45, 5.75), title)
 
 
 def lstm_cell(variant: str = "vanilla", *, highlight: str | None = None, ax: Axes | None = None,
               title: str | None = None, compact: bool = False) -> Figure:
     """One LSTM step: ``c_t = f_t * c_{t-1} + i_t * g_t``, ``h_t = o_t * tanh(c_t)``.
 
-    ``variant``: one of ``LSTM_VARIANTS`` (the variants of ``models.LSTM``): "peephole" adds dashed
+    ``variant``: one of ``models.LSTM_VARIANTS``: "peephole" adds dashed
     connections from the cell to the gates, "coupled" replaces the input gate by ``1 - f_t``,
     "no_forget" removes the forget gate. ``highlight``: one of ``LSTM_STEPS``, or None to draw every
     part in colour; the other parts are greyed out. ``ax``: draw there (its figure is returned);
     None makes a new figure. ``compact`` leaves out the two captions, for small panels.
     Used in chapters/03_lstm_gru.md and chapters/03_variants.md.
     """
-    _choice("variant", variant, LSTM_VARIANTS)
+    _choice("variant", variant, tuple(LSTM_VARIANTS))
     _choice("highlight", highlight, LSTM_STEPS, none_ok=True)
     if variant == "no_forget" and highlight == "forget":
         raise ValueError("variant 'no_forget' has no forget gate to highlight")
@@ -304,7 +281,7 @@ def _draw_gru(ax: Axes, highlight: str | None, title: str | None) -> None:
     p.label((_XN + 0.1, 3.05), "$n_t$", ("candidate",), ha="left", va="center")
     p.node((_XN, _MIX_Y), r"$\times$", "op:write", ("update", "candidate"))
     p.arrow([(_XN, _MIX_Y + _R), (_XN, _BELT_Y - _R)], "arrow:write", ("update", "candidate"))
-    _finish(ax, (-0.3, 9.4), (-0.45, 5.75), title)
+    shapes.frame(ax, (-0.3, 9.4), (-0.45, 5.75), title)
 
 
 def gru_cell(*, highlight: str | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:
@@ -322,82 +299,3 @@ def gru_cell(*, highlight: str | None = None, ax: Axes | None = None, title: str
         _draw_gru(ax, highlight, title)
         ax.figure.tight_layout()
     return ax.figure  # type: ignore[return-value]
-
-
-# --- stacked and bidirectional layers -----------------------------------------------------------
-_DX, _BOX_W, _BOX_H = 1.7, 0.8, 0.46
-_FWD, _BWD = plot.PALETTE[1], plot.PALETTE[3]
-
-
-def _state_box(ax: Axes, xy: tuple[float, float], label: str, edge: str, gid: str) -> None:
-    x, y = xy
-    ax.add_patch(FancyBboxPatch(
-        (x - _BOX_W / 2, y - _BOX_H / 2), _BOX_W, _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.1",
-        facecolor="white" if gid == "io" else _SIGMOID_FILL, edgecolor=edge, linewidth=1.4, gid=gid, zorder=2,
-    ))  # fmt: skip
-    ax.text(x, y, label, ha="center", va="center", fontsize=9, zorder=3)
-
-
-def stacked_rnn(num_layers: int = 2, steps: int = 4, *, bidirectional: bool = False) -> Figure:
-    """A ``num_layers``-deep recurrent layer unrolled over ``steps`` steps (t = 0 .. steps-1).
-
-    Each layer carries its own state through time (arrows to the right; with ``bidirectional``, a
-    second row per layer runs right to left) and feeds its outputs, both directions concatenated,
-    to the layer above. The boxes whose states ``torch.nn`` returns in ``h_n`` are labelled with
-    their index ``h_n[k]``, k = layer * D + direction. Used in chapters/03_stacked_bidirectional.md.
-    """
-    for name, value, top in (("num_layers", num_layers, 4), ("steps", steps, 6)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-            raise ValueError(f"{name} must be an int in [1, {top}], got {value!r}")
-    if not isinstance(bidirectional, bool):
-        raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
-    row_dy, layer_dy = 0.85, (2.15 if bidirectional else 1.3)
-    top = 1.3 + layer_dy * num_layers
-    xlim, ylim = (-0.95, _DX * (steps - 1) + 1.05), (-0.45, top + 0.75)
-    with plot.book_style():
-        fig, ax = plt.subplots(figsize=(0.8 * (xlim[1] - xlim[0]) + 0.3, 0.8 * (ylim[1] - ylim[0])))
-        for t in range(steps):
-            _draw_column(ax, t, num_layers, steps, bidirectional, row_dy, layer_dy, top)
-        ax.text(_DX * (steps - 1) / 2, top + 0.4, "output[:, t]: the top layer at every step", ha="center",
-                va="bottom", fontsize=8)  # fmt: skip
-        _finish(ax, xlim, ylim, None)
-        fig.tight_layout()
-    return fig
-
-
-def _draw_column(ax: Axes, t: int, num_layers: int, steps: int, bidirectional: bool, row_dy: float,
-                 layer_dy: float, top: float) -> None:
-    """Time step ``t`` of ``stacked_rnn``: the input, every layer's state(s), the output."""
-    p, x = _Painter(ax, None), _DX * t
-    n_dir = 2 if bidirectional else 1
-    _state_box(ax, (x, 0.0), f"$x_{{{t}}}$", _INK, "io")
-    below = _BOX_H / 2  # where the arrow into the next layer starts
-    for layer in range(num_layers):
-        y = 1.3 + layer_dy * layer
-        p.arrow([(x, below), (x, y - _BOX_H / 2)], "depth", ())
-        rows = [(y, _FWD, r"\overrightarrow{h}" if bidirectional else "h")]
-        if bidirectional:
-            rows.append((y + row_dy, _BWD, r"\overleftarrow{h}"))
-            gap = y + row_dy / 2  # between the two rows of this layer
-            # The layer's input also reaches the backward row (round the left, in from below) ...
-            p.arrow([(x - 0.1, below + 0.12), (x - 0.6, below + 0.35), (x - 0.6, gap), (x - 0.2, gap),
-                     (x - 0.2, y + row_dy - _BOX_H / 2)], "depth", ())  # fmt: skip
-            # ... and the forward row's output joins the backward row's on the way up (round the right).
-            p.arrow([(x + 0.2, y + _BOX_H / 2), (x + 0.2, gap), (x + 0.6, gap), (x + 0.6, y + row_dy + 0.5),
-                     (x + 0.05, y + row_dy + 0.62)], "depth", (), head=False)  # fmt: skip
-        for d, (yy, colour, sym) in enumerate(rows):
-            _state_box(ax, (x, yy), f"${sym}^{{({layer + 1})}}_{{{t}}}$", colour, "state")
-            if t == (steps - 1 if d == 0 else 0):  # the state torch returns in h_n
-                ax.text(x + (0.45 if d == 0 else -0.45), yy + 0.3, f"h_n[{layer * n_dir + d}]",
-                        ha="left" if d == 0 else "right", fontsize=7, color=colour)  # fmt: skip
-            if t > 0:
-                ends = [(x - _DX + _BOX_W / 2, yy), (x - _BOX_W / 2, yy)]
-                p.arrow(ends if d == 0 else ends[::-1], "time:fwd" if d == 0 else "time:bwd", (),
-                        colour=colour, width=1.6)  # fmt: skip
-        below = rows[-1][0] + _BOX_H / 2
-    if bidirectional:
-        top_sym = rf"[\overrightarrow{{h}}_{{{t}}}; \overleftarrow{{h}}_{{{t}}}]"
-    else:
-        top_sym = f"h^{{({num_layers})}}_{{{t}}}"
-    p.arrow([(x, below), (x, top - _BOX_H / 2)], "depth", ())
-    _state_box(ax, (x, top), f"${top_sym}$", _INK, "io")

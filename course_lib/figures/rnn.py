@@ -6,11 +6,12 @@
 - ``taxonomy``: the input/output patterns of sequence models side by side (one-to-one,
   many-to-one, one-to-many, many-to-many aligned, and the encoder-decoder), as listed in
   ``PATTERNS``.
+- ``stacked_rnn``: a stacked, optionally bidirectional, recurrent layer unrolled over a few steps.
 
 Every box and arrow carries a ``gid`` ("input", "state", "output"; "U", "W", "V"), so tests and
 curious readers can find them in the returned ``Figure``. Each function draws in the book's style
 (``plot.BOOK_STYLE``, applied only while drawing); nothing changes matplotlib's global settings.
-Used in chapters/01_recurrence.md.
+Used in chapters/01_recurrence.md and chapters/03_stacked_bidirectional.md.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path
 
 from course_lib import plot
+from course_lib.figures import shapes as draw  # "shapes" is also a parameter here
 
-__all__ = ["Notation", "NOTATIONS", "Pattern", "PATTERNS", "rolled_and_unrolled", "taxonomy"]
+__all__ = ["Notation", "NOTATIONS", "Pattern", "PATTERNS", "rolled_and_unrolled", "taxonomy", "stacked_rnn"]
 
 # The fills of figures.bptt, so that a state looks the same in chapters 1 and 2.
 _FILL = {"input": "#E8F1F8", "state": "#FCEFD9", "output": "#E3F3EC"}
-_EDGE = "#444444"
+_EDGE = draw.INK
 _W, _H = 0.72, 0.5  # box width and height, in data units
 _ROWS = {"input": 0.0, "state": 1.25, "output": 2.5}
 _DX = 1.45  # distance between time steps
@@ -105,31 +107,13 @@ def _notation(name: str) -> Notation:
 
 
 def _box(ax: Axes, x: float, row: str, label: str | None, *, dashed: bool = False) -> FancyBboxPatch:
-    y = _ROWS[row]
-    box = FancyBboxPatch(
-        (x - _W / 2, y - _H / 2),
-        _W,
-        _H,
-        boxstyle="round,pad=0.02,rounding_size=0.12",
-        facecolor="white" if dashed else _FILL[row],
-        edgecolor=_EDGE,
-        linewidth=1.2,
-        linestyle=(0, (3, 2)) if dashed else "-",
-        gid="initial" if dashed else row,
-    )
-    ax.add_patch(box)
-    if label is not None:
-        ax.text(x, y, label, ha="center", va="center", fontsize=11)
-    return box
+    fill = "white" if dashed else _FILL[row]
+    return draw.box(ax, (x, _ROWS[row]), (_W, _H), label, fill=fill, dashed=dashed,
+                      gid="initial" if dashed else row)  # fmt: skip
 
 
-def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], gid: str, **style: object) -> None:
-    ax.add_patch(
-        FancyArrowPatch(
-            start, end, arrowstyle="-|>", mutation_scale=11, color=_EDGE, lw=1.3,
-            shrinkA=0, shrinkB=0, gid=gid, **style,
-        )
-    )  # fmt: skip
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], gid: str) -> None:
+    draw.arrow(ax, start, end, gid=gid)
 
 
 def _up(ax: Axes, x: float, lower: str, upper: str, gid: str, label: str | None) -> None:
@@ -200,10 +184,7 @@ def rolled_and_unrolled(
             _up(ax, x, "input", "state", "U", sym.U)
             _up(ax, x, "state", "output", "V", sym.V)
             _across(ax, x - _DX, x, sym.W)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
+        draw.frame(ax, xlim, ylim)
         fig.tight_layout()
     return fig
 
@@ -225,10 +206,7 @@ def _draw_pattern(ax: Axes, pattern: Pattern) -> None:
     middle = _DX_PANEL * (pattern.steps - 1) / 2
     ax.text(middle, -0.45, pattern.example, ha="center", va="top", fontsize=8, color="#333333")
     half = _panel_width(pattern) / 2
-    ax.set_xlim(middle - half, middle + half)
-    ax.set_ylim(-1.35, _ROWS["output"] + 0.4)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
+    draw.frame(ax, (middle - half, middle + half), (-1.35, _ROWS["output"] + 0.4))
 
 
 def _panel_width(pattern: Pattern) -> float:
@@ -263,3 +241,81 @@ def taxonomy(patterns: Sequence[str] | None = None) -> Figure:
         fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
         fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+# --- stacked and bidirectional layers -----------------------------------------------------------
+_STACK_DX, _BOX_W, _BOX_H = 1.7, 0.8, 0.46  # step spacing and state boxes of stacked_rnn
+_FWD, _BWD = plot.PALETTE[1], plot.PALETTE[3]
+_STATE_FILL = _FILL["state"]
+
+
+def _state_box(ax: Axes, xy: tuple[float, float], label: str, edge: str, gid: str) -> None:
+    fill = "white" if gid == "io" else _STATE_FILL
+    draw.box(ax, xy, (_BOX_W, _BOX_H), label, fill=fill, edge=edge, lw=1.4, rounding=0.1, gid=gid,
+               fontsize=9, zorder=2)  # fmt: skip
+
+
+def stacked_rnn(num_layers: int = 2, steps: int = 4, *, bidirectional: bool = False) -> Figure:
+    """A ``num_layers``-deep recurrent layer unrolled over ``steps`` steps (t = 0 .. steps-1).
+
+    Each layer carries its own state through time (arrows to the right; with ``bidirectional``, a
+    second row per layer runs right to left) and feeds its outputs, both directions concatenated,
+    to the layer above. The boxes whose states ``torch.nn`` returns in ``h_n`` are labelled with
+    their index ``h_n[k]``, k = layer * D + direction. Used in chapters/03_stacked_bidirectional.md.
+    """
+    for name, value, top in (("num_layers", num_layers, 4), ("steps", steps, 6)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ValueError(f"{name} must be an int in [1, {top}], got {value!r}")
+    if not isinstance(bidirectional, bool):
+        raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
+    row_dy, layer_dy = 0.85, (2.15 if bidirectional else 1.3)
+    top = 1.3 + layer_dy * num_layers
+    xlim, ylim = (-0.95, _STACK_DX * (steps - 1) + 1.05), (-0.45, top + 0.75)
+    with plot.book_style():
+        fig, ax = plt.subplots(figsize=(0.8 * (xlim[1] - xlim[0]) + 0.3, 0.8 * (ylim[1] - ylim[0])))
+        for t in range(steps):
+            _draw_stacked_column(ax, t, num_layers, steps, bidirectional, row_dy, layer_dy, top)
+        ax.text(_STACK_DX * (steps - 1) / 2, top + 0.4, "output[:, t]: the top layer at every step",
+                ha="center", va="bottom", fontsize=8)  # fmt: skip
+        draw.frame(ax, xlim, ylim)
+        fig.tight_layout()
+    return fig
+
+
+def _draw_stacked_column(ax: Axes, t: int, num_layers: int, steps: int, bidirectional: bool, row_dy: float,
+                 layer_dy: float, top: float) -> None:
+    """Time step ``t`` of ``stacked_rnn``: the input, every layer's state(s), the output."""
+    x = _STACK_DX * t
+    n_dir = 2 if bidirectional else 1
+    _state_box(ax, (x, 0.0), f"$x_{{{t}}}$", _EDGE, "io")
+    below = _BOX_H / 2  # where the arrow into the next layer starts
+    for layer in range(num_layers):
+        y = 1.3 + layer_dy * layer
+        draw.polyline(ax, [(x, below), (x, y - _BOX_H / 2)], gid="depth")
+        rows = [(y, _FWD, r"\overrightarrow{h}" if bidirectional else "h")]
+        if bidirectional:
+            rows.append((y + row_dy, _BWD, r"\overleftarrow{h}"))
+            gap = y + row_dy / 2  # between the two rows of this layer
+            # The layer's input also reaches the backward row (round the left, in from below) ...
+            left = [(x - 0.1, below + 0.12), (x - 0.6, below + 0.35), (x - 0.6, gap), (x - 0.2, gap)]
+            draw.polyline(ax, [*left, (x - 0.2, y + row_dy - _BOX_H / 2)], gid="depth")
+            # ... and the forward row's output joins the backward row's on the way up (round the right).
+            draw.polyline(ax, [(x + 0.2, y + _BOX_H / 2), (x + 0.2, gap), (x + 0.6, gap),
+                                 (x + 0.6, y + row_dy + 0.5), (x + 0.05, y + row_dy + 0.62)], gid="depth",
+                            head=False)  # fmt: skip
+        for d, (yy, colour, sym) in enumerate(rows):
+            _state_box(ax, (x, yy), f"${sym}^{{({layer + 1})}}_{{{t}}}$", colour, "state")
+            if t == (steps - 1 if d == 0 else 0):  # the state torch returns in h_n
+                ax.text(x + (0.45 if d == 0 else -0.45), yy + 0.3, f"h_n[{layer * n_dir + d}]",
+                        ha="left" if d == 0 else "right", fontsize=7, color=colour)  # fmt: skip
+            if t > 0:
+                ends = [(x - _STACK_DX + _BOX_W / 2, yy), (x - _BOX_W / 2, yy)]
+                draw.polyline(ax, ends if d == 0 else ends[::-1], gid="time:fwd" if d == 0 else "time:bwd",
+                                colour=colour, lw=1.6)  # fmt: skip
+        below = rows[-1][0] + _BOX_H / 2
+    if bidirectional:
+        top_sym = rf"[\overrightarrow{{h}}_{{{t}}}; \overleftarrow{{h}}_{{{t}}}]"
+    else:
+        top_sym = f"h^{{({num_layers})}}_{{{t}}}"
+    draw.polyline(ax, [(x, below), (x, top - _BOX_H / 2)], gid="depth")
+    _state_box(ax, (x, top), f"${top_sym}$", _EDGE, "io")

@@ -1,4 +1,4 @@
-"""Argument and input checks shared by the recurrent cells and layers.
+"""Argument and input checks shared by the recurrent cells and layers, and their initialisation.
 
 Each check raises a ``ValueError`` or ``TypeError`` that names what was expected (shape, size,
 dtype, device) before any torch kernel sees the bad value, so a learner reads "expected input of
@@ -7,10 +7,11 @@ size 5 in the last dimension, got 6" instead of a matmul error from deep inside 
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def check_sizes(who: str, input_size: object, hidden_size: object, num_layers: object = 1) -> None:
@@ -95,3 +96,14 @@ def split_state(who: str, hx: object, arity: int) -> tuple[object, ...]:
 def zeros_state(reference: Tensor, shape: tuple[int, ...]) -> Tensor:
     """A zero state with the parameters' dtype and device."""
     return torch.zeros(shape, dtype=reference.dtype, device=reference.device)
+
+
+def reset_uniform(module: nn.Module, hidden_size: int) -> None:
+    """torch's default for recurrent cells and layers: every parameter uniform in (-1/sqrt(H), 1/sqrt(H)).
+
+    Parameters are drawn in registration order, as torch does, so a seeded construction gives the
+    same numbers as the torch twin.
+    """
+    bound = 1.0 / math.sqrt(hidden_size)
+    for weight in module.parameters():
+        nn.init.uniform_(weight, -bound, bound)

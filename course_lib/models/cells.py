@@ -3,30 +3,28 @@
 Same constructor arguments, parameter names and shapes, gate order and initialisation as torch,
 so ``ours.load_state_dict(torch_cell.state_dict())`` works unchanged and the two compute the
 same numbers. The maths of a step lives in steps.py, shared with the layers (layers.py).
-Used in chapters/01_sequences_and_recurrence.md, chapters/03_lstm_gru.md and labs/lab03_lstm.ipynb.
+Used in chapters/03_lstm_gru.md and chapters/03_variants.md.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor, nn
 
 from course_lib.models import steps
-from course_lib.models._checks import check_input, check_sizes, check_state, split_state, zeros_state
+from course_lib.models._checks import (
+    check_input,
+    check_sizes,
+    check_state,
+    reset_uniform,
+    split_state,
+    zeros_state,
+)
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 
 _CELL_LAYOUTS = {1: "(H_in,)", 2: "(N, H_in)"}
 _STATE_NAMES = ("h", "c")
-
-
-def lstm_variant(who: str, variant: object) -> steps.LSTMVariant:
-    """Look up an LSTM variant by name, with the list of names in the error."""
-    if variant not in steps.LSTM_VARIANTS:
-        raise ValueError(f"{who}: unknown variant {variant!r}; choose one of {sorted(steps.LSTM_VARIANTS)}")
-    return steps.LSTM_VARIANTS[variant]  # type: ignore[index]
 
 
 class _CellBase(nn.Module):
@@ -62,9 +60,7 @@ class _CellBase(nn.Module):
 
     def reset_parameters(self) -> None:
         """torch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        reset_uniform(self, self.hidden_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -95,7 +91,7 @@ class RNNCell(_CellBase):
 
     ``h' = tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)`` (or ReLU with ``nonlinearity="relu"``).
     x: (N, input_size) or unbatched (input_size,); hx: (N, H) / (H,) or None for zeros.
-    Returns h' shaped like hx. Used in chapters/01_sequences_and_recurrence.md.
+    Returns h' shaped like hx. Used in chapters/03_lstm_gru.md.
     """
 
     def __init__(
@@ -128,7 +124,7 @@ class LSTMCell(_CellBase):
     Returns (h', c'). ``variant`` picks the step (see ``steps.LSTM_VARIANTS``): "vanilla" (torch's
     LSTM, loads its state_dict), "peephole" (adds ``weight_peephole``: (3, H)), "coupled"
     (i = 1 - f, gates f, g, o) or "no_forget" (the 1997 cell, gates i, g, o).
-    Used in chapters/03_lstm_gru.md and labs/lab03_lstm.ipynb.
+    Used in chapters/03_lstm_gru.md and chapters/03_variants.md.
     """
 
     def __init__(
@@ -141,7 +137,7 @@ class LSTMCell(_CellBase):
         *,
         variant: str = "vanilla",
     ) -> None:
-        spec = lstm_variant("LSTMCell", variant)
+        spec = steps.lstm_variant("LSTMCell", variant)
         super().__init__(input_size, hidden_size, bias, spec.num_gates, device, dtype)
         self.variant = variant
         self._spec = spec

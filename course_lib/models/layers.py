@@ -4,13 +4,12 @@ Same constructor arguments, parameter names (``weight_ih_l{k}``, ``..._reverse``
 and state shapes (num_layers * D, N, H) as torch, so ``ours.load_state_dict(theirs.state_dict())``
 works unchanged and a model can take either layer. Each direction of each layer projects all its
 inputs in one matmul and then loops over time with the step functions of steps.py, the same ones
-the cells (cells.py) use. Used in chapters/01_sequences_and_recurrence.md, chapters/03_lstm_gru.md
-and labs/lab03_lstm.ipynb.
+the cells (cells.py) use. Used in chapters/01_recurrence.md, chapters/02_bptt.md and the chapter 3
+pages (chapters/03_lstm_gru.md, chapters/03_variants.md, chapters/03_stacked_bidirectional.md).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
@@ -19,12 +18,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from course_lib.models import steps
-from course_lib.models._bptt import defer_hidden_weight_grad
+from course_lib.models._bptt import defer_hidden_weight_grad, second_order_bridge
 from course_lib.models._checks import (
     check_dropout,
     check_input,
     check_sizes,
     check_state,
+    reset_uniform,
     split_state,
     zeros_state,
 )
@@ -36,7 +36,6 @@ from course_lib.models._packing import (
     to_packed_order,
     to_time_major,
 )
-from course_lib.models.cells import lstm_variant
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -113,9 +112,7 @@ class _RecurrentLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         """torch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        reset_uniform(self, self.hidden_size)
 
     def flatten_parameters(self) -> None:
         """A no-op: torch needs it for cuDNN's flat weight buffer; this layer has none."""
@@ -154,7 +151,7 @@ class _RecurrentLayer(nn.Module):
         if self._fold_hidden_bias and b_hh is not None:
             b_ih, b_hh = b_ih + b_hh, None  # one bias add for all T steps instead of one per step
         xp = steps.input_projection(x, w_ih, b_ih)  # (T, N, G*H), hoisted out of the loop
-        h_prev = None
+        h_prev, w_full = None, w_hh
         if self._fold_hidden_bias and torch.is_grad_enabled() and w_hh.requires_grad:
             xp, w_hh, h_prev = defer_hidden_weight_grad(xp, w_hh)  # see _bptt.py
         # Iterate with unbind: indexing xp[t] instead makes each step's backward allocate a zero
@@ -162,9 +159,11 @@ class _RecurrentLayer(nn.Module):
         inputs = xp.unbind(0)  # T x (N, G*H)
         outputs = []
         for t in range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs)):
+            x_t = inputs[t]
             if h_prev is not None:
                 h_prev[t] = state[0].detach()
-            new = self._step(inputs[t], state, w_hh, b_hh, extra)
+                x_t = second_order_bridge(x_t, state[0], w_full)
+            new = self._step(x_t, state, w_hh, b_hh, extra)
             if mask is not None:  # a finished (or, read backwards, not yet begun) sequence keeps its state
                 new = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state, strict=True))
             state = new
@@ -211,7 +210,7 @@ class RNN(_RecurrentLayer):
 
     input: (L, N, H_in), (N, L, H_in) with ``batch_first``, (L, H_in) unbatched, or a PackedSequence;
     hx: (num_layers * D, N, H) or None. Returns (output (L, N, D*H) or packed, h_n (num_layers * D, N, H)).
-    Used in chapters/01_sequences_and_recurrence.md.
+    Used in chapters/01_recurrence.md and chapters/02_bptt.md.
     """
 
     def __init__(
@@ -246,7 +245,7 @@ class LSTM(_RecurrentLayer):
     Returns (output, (h_n, c_n)). ``variant`` ("vanilla", "peephole", "coupled", "no_forget") picks
     the cell as in ``LSTMCell``; only "vanilla" loads torch's state_dict. ``proj_size`` exists for
     signature compatibility and must stay 0.
-    Used in chapters/03_lstm_gru.md and labs/lab03_lstm.ipynb.
+    Used in chapters/03_lstm_gru.md, chapters/03_variants.md and chapters/03_stacked_bidirectional.md.
     """
 
     _state_names = ("h_0", "c_0")
@@ -268,7 +267,7 @@ class LSTM(_RecurrentLayer):
     ) -> None:
         if proj_size != 0:
             raise ValueError(f"LSTM: proj_size={proj_size} is not supported here; use torch.nn.LSTM")
-        spec = lstm_variant("LSTM", variant)
+        spec = steps.lstm_variant("LSTM", variant)
         args = (input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         super().__init__("LSTM", *args, device, dtype, num_gates=spec.num_gates, peephole=spec.peephole)
         self.variant = variant

@@ -7,8 +7,9 @@ and loops over these functions; a cell (cells.py) projects its single input and 
 function once. Gate order and formulas follow ``torch.nn``: LSTM chunks are i, f, g, o; GRU chunks
 are r, z, n, with the reset gate applied *after* the hidden matmul.
 
-The LSTM variants that chapters/03_lstm_gru.md compares are listed in ``LSTM_VARIANTS``.
-Used in chapters/01_sequences_and_recurrence.md, chapters/03_lstm_gru.md and labs/lab03_lstm.ipynb.
+The LSTM variants that chapters/03_variants.md compares are listed in ``LSTM_VARIANTS``.
+chapters/01_recurrence.md and chapters/03_lstm_gru.md show its source; the cells and layers built
+on it run in chapters 1-3, and ``decode``'s stepper steps language models with it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "lstm_no_forget_step",
     "LSTMVariant",
     "LSTM_VARIANTS",
+    "lstm_variant",
 ]
 
 
@@ -155,3 +157,10 @@ LSTM_VARIANTS: dict[str, LSTMVariant] = {
     "coupled": LSTMVariant("coupled", lstm_coupled_step, ("f", "g", "o")),
     "no_forget": LSTMVariant("no_forget", lstm_no_forget_step, ("i", "g", "o")),
 }
+
+
+def lstm_variant(who: str, variant: object) -> LSTMVariant:
+    """The ``LSTM_VARIANTS`` entry named ``variant``; ``who`` (the caller) and the names go in the error."""
+    if variant not in LSTM_VARIANTS:
+        raise ValueError(f"{who}: unknown variant {variant!r}; choose one of {sorted(LSTM_VARIANTS)}")
+    return LSTM_VARIANTS[variant]  # type: ignore[index]

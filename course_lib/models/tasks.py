@@ -9,12 +9,13 @@ Used from chapters/01 (taxonomy) onwards, in chapter 6's applications and in the
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from course_lib.models import layers
 
 __all__ = ["RNNSpec", "rnn_spec", "make_rnn", "LanguageModel", "SequenceClassifier", "SequenceTagger"]
 
@@ -87,15 +88,9 @@ def make_rnn(
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-    if impl == "torch":
-        cls = getattr(nn, _KINDS[kind])
-    elif impl == "ours":
-        # Imported here: course_lib.models imports this module, so a top-level import would be circular.
-        cls = getattr(importlib.import_module("course_lib.models"), _KINDS[kind], None)
-        if cls is None:
-            raise ImportError(f"course_lib.models.{_KINDS[kind]} is not available")
-    else:
+    if impl not in ("torch", "ours"):
         raise ValueError(f"impl must be 'torch' or 'ours', got {impl!r}")
+    cls = getattr(nn if impl == "torch" else layers, _KINDS[kind])
     return cls(
         input_size,
         hidden_size,

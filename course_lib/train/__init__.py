@@ -11,19 +11,17 @@ A chapter trains a model in three lines::
 before clipping), stateful truncated BPTT, validation over every held-out token, early stopping, a
 progress bar, a live plot in notebooks, bfloat16 autocast on CUDA, atomic checkpoints with exact
 resume, and ``DistributedDataParallel`` under ``torchrun`` (see ``train.distributed`` for how to run
-on several GPUs or machines). Modules: ``config``, ``loop``, ``losses``, ``evaluate``,
-``history``, ``optim``, ``early_stopping``, ``callbacks``, ``checkpoint``, ``resume``, ``live``,
-``distributed``, ``batches``. Nothing runs at import time.
+on several GPUs or machines). Modules: ``config`` (``TrainConfig``, optimisers, schedules),
+``loop`` (``fit``), ``losses`` (loss functions, ``evaluate``), ``history`` (``History``, early
+stopping, callbacks), ``checkpoint`` (checkpoint files, ``RunState``, resuming), ``live``
+(progress bar, live plot), ``distributed``. Nothing runs at import time.
 """
 
 from __future__ import annotations
 
-from .callbacks import Callback, StepEvent, StopTraining
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import OPTIMIZERS, SCHEDULES, TrainConfig
-from .early_stopping import EarlyStopping
-from .evaluate import evaluate
-from .history import History
+from .config import OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler, lr_factor
+from .history import Callback, EarlyStopping, History, StepEvent, StopTraining
 from .live import LivePlot
 from .loop import fit
 from .losses import (
@@ -34,8 +32,8 @@ from .losses import (
     Seq2SeqLoss,
     StepResult,
     TaggingLoss,
+    evaluate,
 )
-from .optim import build_optimizer, build_scheduler, lr_factor
 
 __all__ = [
     "TrainConfig",

@@ -7,7 +7,7 @@ trains on its share of every batch. Only rank 0 shows progress, plots and writes
 validation sums are added up across ranks, so the reported metrics are over the whole held-out set.
 
 How the data is shared. By default every process reads the same batches (same seed, same order)
-and keeps the rows ``rank, rank + N, ...`` of each (``batches.shard_rows``). The loader's batch
+and keeps the rows ``rank, rank + N, ...`` of each (``shard_rows``). The loader's batch
 size is therefore the *global* batch, and N processes compute the same updates as one process would
 (up to floating-point summation order): the script does not change with N. Rows are strided, so
 the BPTT sub-streams of a language model stay on their process and its carried state stays valid.
@@ -47,6 +47,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from ..data.batching import map_tensors
+
 __all__ = [
     "DistContext",
     "init_distributed",
@@ -55,6 +57,8 @@ __all__ = [
     "all_reduce_sum",
     "gather_objects",
     "is_presharded",
+    "shard_rows",
+    "count_rows",
 ]
 
 
@@ -167,3 +171,48 @@ def set_epoch(data: Iterable[Any], epoch: int) -> None:
         sampler = getattr(holder, "sampler", None)
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
+
+
+def count_rows(batch: Any) -> int:
+    """Size of the leading (batch) dimension: the first dimension of the first tensor of rank >= 1."""
+    found: list[int] = []
+
+    def look(t: Tensor, _: str | None) -> Tensor:
+        if not found and t.dim() >= 1:
+            found.append(t.shape[0])
+        return t
+
+    map_tensors(look, batch)
+    if not found:
+        raise TypeError(f"a batch must contain at least one tensor with a batch dimension, got {type(batch)}")
+    return found[0]
+
+
+def shard_rows(batch: Any, rank: int, world_size: int) -> Any:
+    """The rows ``rank, rank + world_size, ...`` of every tensor in ``batch`` (dimension 0).
+
+    Data parallelism by striding: each of ``world_size`` processes takes every ``world_size``-th
+    row of the same global batch, so together they see exactly that batch. Striding (rather than
+    cutting contiguous blocks) keeps each BPTT sub-stream on the same process from window to window,
+    so its carried state stays valid. 0-d tensors are shared, not split.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+    rows = count_rows(batch)
+    if rows < world_size:
+        raise ValueError(
+            f"a batch of {rows} rows cannot be split over {world_size} processes: use a batch size of "
+            f"at least {world_size} (the batch size is the global batch, shared by all processes)"
+        )
+
+    def take(t: Tensor, _: str | None) -> Tensor:
+        if t.dim() == 0:
+            return t
+        if t.shape[0] != rows:
+            raise ValueError(
+                f"cannot shard a batch whose tensors disagree on the batch dimension: {rows} vs "
+                f"{t.shape[0]} (shape {tuple(t.shape)})"
+            )
+        return t[rank::world_size]
+
+    return map_tensors(take, batch)

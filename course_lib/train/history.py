@@ -4,20 +4,27 @@ Per optimizer step: the training loss, the gradient norm before clipping and the
 Per validation: every metric the loss function reports (``loss``, ``accuracy``, ``ppl``, ...).
 It converts to plain dicts and JSON (for checkpoints and for saving results next to a figure)
 and plots itself. Returned by ``fit`` in every chapter that trains a model.
+
+Two things watch the run as it goes. ``EarlyStopping`` tracks a validation metric and says when it
+has stopped improving (keeping the best weights if asked); its state goes into checkpoints.
+Callbacks are functions ``fit`` calls after every optimizer step with a ``StepEvent``: they can
+record things (weights, samples, timings) and end the run early by raising ``StopTraining``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import Tensor, nn
 
-__all__ = ["History"]
+__all__ = ["History", "EarlyStopping", "StepEvent", "StopTraining", "Callback"]
 
 _TRAIN_SERIES = ("loss", "grad_norm", "lr")
 
@@ -158,3 +165,90 @@ def _running_mean(values: Sequence[float], window: int) -> list[float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN, as it should
         return np.nanmean(windows, axis=1).tolist()
+
+
+class EarlyStopping:
+    """Track ``monitor`` over validations; ``should_stop`` after ``patience`` without improvement.
+
+    An improvement is a value below ``best - min_delta`` (``mode="min"``) or above
+    ``best + min_delta`` (``mode="max"``); NaN never improves. ``patience=None`` only tracks the
+    best (for ``History.best_step`` and ``keep_best``). ``keep_best`` keeps a copy of the model's
+    ``state_dict`` at the best validation in ``best_weights``.
+    """
+
+    def __init__(
+        self, monitor: str = "loss", mode: str = "min", patience: int | None = None, min_delta: float = 0.0,
+        keep_best: bool = False,
+    ) -> None:  # fmt: skip
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.keep_best = keep_best
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.best_weights: dict[str, Tensor] | None = None
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_evals >= self.patience
+
+    def _improves(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def update(self, step: int, metrics: Mapping[str, float], model: nn.Module) -> bool:
+        """Record one validation; True if it is the best so far."""
+        if self.monitor not in metrics:
+            raise KeyError(
+                f"TrainConfig.monitor={self.monitor!r} is not a validation metric: {sorted(metrics)}"
+            )
+        value = float(metrics[self.monitor])
+        if not self._improves(value):
+            self.bad_evals += 1
+            return False
+        self.best, self.best_step, self.bad_evals = value, step, 0
+        if self.keep_best:
+            self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best, self.best_step = state["best"], state["best_step"]
+        self.bad_evals, self.best_weights = state["bad_evals"], state["best_weights"]
+
+
+@dataclass
+class StepEvent:
+    """What a callback sees after each optimizer step (after that step's validation and checkpoint).
+
+    ``loss`` is this step's training loss as a device tensor (``.item()`` waits for the device);
+    ``history`` holds the steps read back so far (every ``log_every``) and all validations;
+    ``val_metrics`` is this step's validation, or None.
+    """
+
+    step: int
+    epoch: int
+    loss: Tensor
+    model: nn.Module
+    history: History
+    val_metrics: dict[str, float] | None
+
+
+class StopTraining(Exception):
+    """Raise in a callback to end training after the current step (the run ends normally)."""
+
+
+Callback = Callable[[StepEvent], None]

@@ -4,7 +4,8 @@ One step is the textbook one: move the batch to the device, ``loss_fn`` (under b
 on CUDA when ``amp``), ``backward``, measure the gradient norm and clip it, ``optimizer.step()``,
 ``scheduler.step()``, and detach the carried state (truncated BPTT). Around it ``fit`` adds what a
 real run needs, each switched on from ``TrainConfig``: validation, early stopping, checkpoints,
-exact resume, progress, a live plot and data parallelism (see ``distributed``).
+exact resume, progress, a live plot and data parallelism (see ``distributed``). Everything the
+run changes as it goes lives in one ``checkpoint.RunState``, which checkpoints save and restore.
 
 Reproducibility. ``fit`` seeds Python, NumPy and torch with ``config.seed`` (plus the rank; it
 leaves deterministic-kernel settings to ``env.seed_everything``, which the caller may use) and
@@ -33,19 +34,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..data.batching import map_tensors, to_device
 from ..env import get_device, seed_everything
 from . import distributed as ddp
-from .batches import detach_state, shard_rows, to_device
-from .callbacks import Callback, StepEvent, StopTraining
-from .checkpoint import CHECKPOINT_FILE, capture_rng, restore_rng
-from .config import TrainConfig
-from .early_stopping import EarlyStopping
-from .evaluate import evaluate
-from .history import History
+from .checkpoint import (
+    CHECKPOINT_FILE,
+    RunState,
+    capture_rng,
+    install_data_generator,
+    load_run,
+    restore_rng,
+    save_run,
+)
+from .config import TrainConfig, build_optimizer, build_scheduler
+from .history import Callback, EarlyStopping, History, StepEvent, StopTraining
 from .live import LivePlot, progress_bar, want_live_plot, want_progress
-from .losses import LossFn, StepResult, as_step_result
-from .optim import build_optimizer, build_scheduler
-from .resume import install_data_generator, load_run, save_run
+from .losses import LossFn, StepResult, as_step_result, evaluate
 
 __all__ = ["fit"]
 
@@ -108,7 +112,9 @@ def _autocast(amp: bool, device: torch.device) -> Callable[[], contextlib.Abstra
 
 
 class _Run:
-    """The state of one ``fit`` call; its methods are the pieces of the loop."""
+    """One ``fit`` call: its set-up (config, data, device...) and its ``RunState``; its methods are the
+    pieces of the loop. ``model`` is the module being trained; ``wrapped`` is what the loss function
+    calls, the ``DistributedDataParallel`` wrapper around it in a data-parallel run, else ``model``."""
 
     def __init__(
         self,
@@ -122,11 +128,13 @@ class _Run:
     ) -> None:
         self.cfg, self.data, self.loss_fn = config, train_data, loss_fn
         self.val_data, self.val_fn, self.callbacks = val_data, val_fn or loss_fn, callbacks
-        self.user_model = model
+        self.model = ddp.unwrap_model(model)
+        self.wrapped = model  # wrapped for data parallelism in _setup, unless the caller already did
         self.ctx = ddp.DistContext()
         self._uninstall: Callable[[], None] = lambda: None
         self.bar: Any = None
         self.plot: LivePlot | None = None
+        self.run: RunState | None = None
 
     def _setup(self) -> None:
         cfg = self.cfg
@@ -135,26 +143,19 @@ class _Run:
         # Ranks differ in dropout, not in data order (that has its own generator). Deterministic
         # kernels are the caller's choice (env.seed_everything): switching them on costs seconds.
         seed_everything((cfg.seed + self.ctx.rank) % 2**32, deterministic=False)
-        self.module = ddp.unwrap_model(self.user_model).to(self.device)
-        self.model = ddp.wrap_model(self.user_model, self.ctx, self.device)
-        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        self.model.to(self.device)
+        self.wrapped = ddp.wrap_model(self.wrapped, self.ctx, self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the model has no parameters with requires_grad=True: nothing to train")
-        self.optimizer = build_optimizer(self.params, cfg)
+        optimizer = build_optimizer(self.params, cfg)
         self.total = cfg.total_steps(_len_or_none(self.data))
-        self.scheduler = build_scheduler(self.optimizer, cfg, self.total)
+        stopper = EarlyStopping(cfg.monitor, cfg.monitor_mode, cfg.patience, cfg.min_delta, cfg.restore_best)
+        self.run = RunState(self.model, optimizer, build_scheduler(optimizer, cfg, self.total), stopper)
         self.shard = self.ctx.enabled and not ddp.is_presharded(self.data)
         self.generators, self._uninstall = install_data_generator(self.data, cfg.seed)
         self.autocast = _autocast(cfg.amp, self.device)
         self.sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS lacks float64
-        self.history = History()
-        self.step = self.epoch = self.batch_in_epoch = 0
-        self.state: Any = None
-        self.epoch_rng: dict[str, Any] | None = None
-        self.resume_rng: dict[str, Any] | None = None
-        self.stopper = EarlyStopping(
-            cfg.monitor, cfg.monitor_mode, cfg.patience, cfg.min_delta, cfg.restore_best
-        )
         self.stop_reason: str | None = None
         self.pending: list[tuple[Tensor, Tensor, float]] = []  # (loss, grad norm, lr) not read back yet
         self.ckpt = Path(cfg.checkpoint_dir) / CHECKPOINT_FILE if cfg.checkpoint_dir else None
@@ -170,17 +171,27 @@ class _Run:
                 "TrainConfig.checkpoint_dir on a file system that every machine sees"
             )
         if found[0]:
-            load_run(self)
+            load_run(self.ckpt, self.run, self.cfg, self.ctx, self.device)  # type: ignore[arg-type]
+            if self.run.stopper.should_stop:  # type: ignore[union-attr]
+                self.stop_reason = "early_stopping"
+
+    def _save(self) -> None:
+        self._flush()  # the History in the file must hold every step up to now
+        save_run(self.ckpt, self.run, self.cfg, self.ctx, self.generators)  # type: ignore[arg-type]
+
+    @property
+    def history(self) -> History:
+        return self.run.history if self.run is not None else History()
 
     # --- the loop -------------------------------------------------------------------------------
     def train(self) -> History:
         try:
             self._setup()
-            main = self.ctx.is_main
-            self.bar = progress_bar(self.total, self.step, enabled=main and want_progress(self.cfg.progress))
+            run, main = self.run, self.ctx.is_main
+            self.bar = progress_bar(self.total, run.step, enabled=main and want_progress(self.cfg.progress))
             self.plot = LivePlot() if main and want_live_plot(self.cfg.live_plot) else None
-            self.model.train()
-            self.optimizer.zero_grad(set_to_none=True)  # gradients left over from earlier cells
+            self.wrapped.train()
+            run.optimizer.zero_grad(set_to_none=True)  # gradients left over from earlier cells
             while not self._finished():
                 self._run_epoch()
             self._finish()
@@ -190,7 +201,7 @@ class _Run:
             self._flush()
             self.history.stop_reason = "interrupted"
             warnings.warn(
-                f"training interrupted after step {self.step}; returning the history so far", stacklevel=3
+                f"training interrupted after step {self.run.step}; returning the history so far", stacklevel=3
             )
         finally:
             self._uninstall()
@@ -204,62 +215,66 @@ class _Run:
         if self.stop_reason is not None:
             return True
         if self.total is not None:
-            return self.step >= self.total
-        return self.epoch >= self.cfg.epochs  # type: ignore[operator]
+            return self.run.step >= self.total
+        return self.run.epoch >= self.cfg.epochs  # type: ignore[operator]
 
     def _run_epoch(self) -> None:
+        run = self.run
         for batch in self._epoch_batches():
             self._train_step(batch)
             if self._finished():
                 return
-        if self.batch_in_epoch == 0:
+        if run.batch_in_epoch == 0:
             raise ValueError("train_data yielded no batches: is it empty, or a one-shot iterator?")
-        self.epoch += 1
-        self.batch_in_epoch = 0
+        run.epoch += 1
+        run.batch_in_epoch = 0
 
     def _epoch_batches(self) -> Iterator[Any]:
-        ddp.set_epoch(self.data, self.epoch)
-        if self.resume_rng is None:  # a fresh epoch: remember how its order was drawn
-            self.epoch_rng = capture_rng(self.generators)
-            self.batch_in_epoch, self.state = 0, None
+        run = self.run
+        ddp.set_epoch(self.data, run.epoch)
+        if run.resume_rng is None:  # a fresh epoch: remember how its order was drawn
+            run.epoch_rng = capture_rng(self.generators)
+            run.batch_in_epoch, run.carried = 0, None
             return iter(self.data)
-        restore_rng(self.epoch_rng, self.generators)  # type: ignore[arg-type]
+        restore_rng(run.epoch_rng, self.generators)  # type: ignore[arg-type]
         batches = iter(self.data)
-        for i in range(self.batch_in_epoch):  # replay the part of the epoch trained before the stop
+        for i in range(run.batch_in_epoch):  # replay the part of the epoch trained before the stop
             if next(batches, None) is None:
                 raise ValueError(f"resuming: train_data has fewer than {i + 1} batches per epoch now")
-        restore_rng(self.resume_rng, self.generators)
-        self.resume_rng = None
+        restore_rng(run.resume_rng, self.generators)
+        run.resume_rng = None
         return batches
 
     def _train_step(self, batch: Any) -> None:
+        run = self.run
         batch = to_device(batch, self.device, non_blocking=self.device.type == "cuda")
         if self.shard:
-            batch = shard_rows(batch, self.ctx.rank, self.ctx.world_size)
+            batch = ddp.shard_rows(batch, self.ctx.rank, self.ctx.world_size)
         with self.autocast():
-            result = as_step_result(self.loss_fn(self.model, batch, self.state), "loss_fn")
+            result = as_step_result(self.loss_fn(self.wrapped, batch, run.carried), "loss_fn")
         loss, share = self._weighted_loss(result)
         loss.backward()
         norm = self._clip()
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.state = None if result.state is None else detach_state(result.state)
-        self.step += 1
-        self.batch_in_epoch += 1
+        lr = run.optimizer.param_groups[0]["lr"]
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scheduler.step()
+        # Truncated BPTT: the next window starts from these values, but its backward stops here.
+        run.carried = map_tensors(lambda t, _: t.detach(), result.state)
+        run.step += 1
+        run.batch_in_epoch += 1
         self.pending.append((share.detach(), norm, lr))
         self.bar.update(1)
-        if self.step % self.cfg.log_every == 0:
+        if run.step % self.cfg.log_every == 0:
             self._flush()
         val = self._validate() if self._due(self.cfg.eval_every) else None
         if self._due(self.cfg.checkpoint_every):
-            save_run(self)
+            self._save()
         if self.callbacks:
             self._call_back(result.loss.detach(), val)
 
     def _due(self, every: int | None) -> bool:
-        return every is not None and self.step % every == 0
+        return every is not None and self.run.step % every == 0
 
     def _weighted_loss(self, result: StepResult) -> tuple[Tensor, Tensor]:
         """(loss to differentiate, this rank's part of the step's mean loss over the global batch)."""
@@ -284,7 +299,7 @@ class _Run:
         return norm
 
     def _call_back(self, loss: Tensor, val: dict[str, float] | None) -> None:
-        event = StepEvent(self.step, self.epoch, loss, self.module, self.history, val)
+        event = StepEvent(self.run.step, self.run.epoch, loss, self.model, self.history, val)
         for callback in self.callbacks:
             try:
                 callback(event)
@@ -296,16 +311,14 @@ class _Run:
         """Read the pending per-step losses and norms back from the device in one go."""
         if not self.pending:
             return
-        dtype = self.sum_dtype
+        dtype, step = self.sum_dtype, self.run.step
         losses = torch.stack([p[0].to(dtype) for p in self.pending])  # (k,)
         norms = torch.stack([p[1].to(dtype) for p in self.pending])  # (k,)
         if self.ctx.enabled:  # the ranks' shares add up to the mean over the global batch
             losses = ddp.all_reduce_sum(losses, self.ctx)
         loss_list, norm_list = torch.stack([losses, norms]).tolist()
-        first = self.step - len(self.pending) + 1
-        self.history.log_train(
-            range(first, self.step + 1), loss_list, norm_list, [p[2] for p in self.pending]
-        )
+        first = step - len(self.pending) + 1
+        self.history.log_train(range(first, step + 1), loss_list, norm_list, [p[2] for p in self.pending])
         self.pending.clear()
         self.bar.set_postfix(loss=f"{loss_list[-1]:.4g}", refresh=False)
         if self.plot is not None:
@@ -315,18 +328,19 @@ class _Run:
         if self.val_data is None:
             return None
         metrics = evaluate(
-            self.module, self.val_data, self.val_fn, device=self.device, ctx=self.ctx, autocast=self.autocast
+            self.model, self.val_data, self.val_fn, device=self.device, ctx=self.ctx, autocast=self.autocast
         )
-        self.history.log_val(self.step, metrics)
+        self.history.log_val(self.run.step, metrics)
         self._early_stopping(metrics)
         return metrics
 
     def _early_stopping(self, metrics: dict[str, float]) -> None:
         if self.cfg.monitor not in metrics and self.cfg.patience is None and not self.cfg.restore_best:
             return  # nothing depends on the monitored metric
-        if self.stopper.update(self.step, metrics, self.module):
-            self.history.best_step = self.step
-        if self.stopper.should_stop and self.stop_reason is None:
+        stopper = self.run.stopper
+        if stopper.update(self.run.step, metrics, self.model):
+            self.history.best_step = self.run.step
+        if stopper.should_stop and self.stop_reason is None:
             self.stop_reason = "early_stopping"
 
     def _finish(self) -> None:
@@ -334,11 +348,12 @@ class _Run:
         if self.stop_reason is None:
             self.stop_reason = "steps" if self.cfg.steps is not None else "epochs"
         if self.val_data is not None and (
-            not self.history.val_step or self.history.val_step[-1] != self.step
+            not self.history.val_step or self.history.val_step[-1] != self.run.step
         ):
             self._validate()
         self.history.stop_reason = self.stop_reason
         if self.ckpt is not None:
-            save_run(self)
-        if self.cfg.restore_best and self.stopper.best_weights is not None:
-            self.module.load_state_dict(self.stopper.best_weights)
+            self._save()
+        best = self.run.stopper.best_weights
+        if self.cfg.restore_best and best is not None:
+            self.model.load_state_dict(best)
