@@ -109,3 +109,37 @@ def test_score_counts_any_reference_as_right_and_errors_against_the_nearest():
         data.score_g2p({"cat": ["K"]}, refs)
     with pytest.raises(ValueError, match="no reference"):
         data.score_g2p({}, {})
+
+
+def test_batches_cover_every_pair_once_per_pass_and_reshuffle():
+    vocabs = data.G2PVocabs.build(LEXICON)
+    pairs = data.G2PSplit.pairs(LEXICON)
+    batches = data.G2PBatches(pairs, vocabs, batch_size=4, seed=0)
+    assert len(batches) == 3  # 12 pairs
+    passes = []
+    for _ in range(2):
+        seen = []
+        for src, lengths, tgt_in, tgt_out in batches:
+            assert src.shape[0] == lengths.shape[0] == tgt_in.shape[0] == tgt_out.shape[0] <= 4
+            for row, n, out in zip(src.tolist(), lengths.tolist(), tgt_out.tolist(), strict=True):
+                word = "".join(vocabs.letters.itos[i] for i in row[:n])
+                seen.append((word, tuple(data.decode_phonemes(out, vocabs.phonemes))))
+        assert sorted(seen) == sorted(pairs)
+        passes.append(seen)
+    assert passes[0] != passes[1]  # each pass has its own order
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        data.G2PBatches(pairs, vocabs, batch_size=0)
+
+
+def test_transcribe_greedy_and_beam_give_a_pronunciation_per_word():
+    from course_lib.models.seq2seq import Seq2Seq
+
+    vocabs = data.G2PVocabs.build(LEXICON)
+    torch.manual_seed(0)
+    model = Seq2Seq(len(vocabs.letters), len(vocabs.phonemes), 8, 16, attention="multiplicative").eval()
+    words = ["cat", "dog", "tie"]
+    greedy = data.transcribe(model, words, vocabs, max_len=5, batch_size=2)
+    beam = data.transcribe(model, words, vocabs, beam_size=1 + 1, max_len=5)
+    for out in (greedy, beam):
+        assert sorted(out) == words
+        assert all(len(p) <= 5 and all(ph in vocabs.phonemes.itos[4:] for ph in p) for p in out.values())
