@@ -23,8 +23,7 @@ from torch import Tensor
 from course_lib.models.seq2seq import Seq2Seq, select_state
 from course_lib.models.tasks import LanguageModel
 
-__all__ = ["LanguageModelStepper", "sample", "greedy", "greedy_translate", "beam_search", "Hypothesis",
-           "translate_batch"]
+__all__ = ["LanguageModelStepper", "sample", "greedy", "greedy_translate", "beam_search", "Hypothesis"]
 
 
 class LanguageModelStepper:
