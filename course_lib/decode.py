@@ -223,7 +223,10 @@ def greedy_translate(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: 
 
     src (B, S) long, src_lengths (B,) -> (tokens (B, T) long: the output after BOS, with EOS
     where a sentence ended and ``pad_id`` after it, T <= max_len; attention (B, T, S) or None).
+    ``max_len`` bounds the loop, so a model that never emits EOS still returns.
     """
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len must be an int >= 1 (it bounds the decoding loop), got {max_len!r}")
     was_training = model.training
     model.eval()
     try:
@@ -312,3 +315,22 @@ def _beam_loop(model: Seq2Seq, memory, state, beam_size: int, max_len: int, alph
         ends = zip(prefixes, beam_lp.tolist(), strict=True)
         finished += [Hypothesis(p, lp, lp / max_len**alpha, False) for p, lp in ends]
     return sorted(finished, key=lambda h: h.score, reverse=True)[:beam_size]
+
+
+def translate_batch(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: int, *, beam_size: int = 1,
+                    length_penalty: float = 0.6) -> list[list[int]]:
+    """Output ids of every source in a batch, without BOS/EOS/padding: src (B, S), src_lengths (B,).
+
+    ``beam_size=1`` decodes the whole batch greedily in one loop (``greedy_translate``); a wider
+    beam runs ``beam_search`` on each source in turn (one at a time, so slower by about the batch
+    size) and keeps its best hypothesis.
+    """
+    if beam_size == 1:
+        tokens, _ = greedy_translate(model, src, src_lengths, max_len)
+        out = []
+        for row in tokens.tolist():
+            out.append(row[: row.index(model.eos_id)] if model.eos_id in row else row)
+        return out
+    return [beam_search(model, src[b, : int(n)], int(n), beam_size=beam_size, max_len=max_len,
+                        length_penalty=length_penalty)[0].tokens
+            for b, n in enumerate(src_lengths.tolist())]

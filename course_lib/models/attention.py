@@ -1,8 +1,11 @@
-"""Additive attention (Bahdanau, Cho & Bengio 2015), the attention of the encoder-decoder.
+"""Attention for the encoder-decoder: additive (Bahdanau, Cho & Bengio 2015) and multiplicative
+(Luong, Pham & Manning 2015, their "general" score).
 
-Score each source position j against a query s: ``e_j = v^T tanh(W_q s + W_k h_j)``; the weights
-are ``alpha = softmax(e)`` over the real (unpadded) positions and the context is
-``c = sum_j alpha_j h_j``. Used in chapters/05 (attention) and chapter 6's translation.
+Score each source position j against a query s: additive ``e_j = v^T tanh(W_q s + W_k h_j)``,
+multiplicative ``e_j = s^T W h_j``; the weights are ``alpha = softmax(e)`` over the real (unpadded)
+positions and the context is ``c = sum_j alpha_j h_j``. Both classes share the masking, the checks
+and the call signature, so ``models.Seq2Seq`` swaps one for the other. Used in
+chapters/05_attention.md and chapter 6's translation.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AdditiveAttention"]
+__all__ = ["AdditiveAttention", "MultiplicativeAttention", "make_attention"]
 
 
 class AdditiveAttention(nn.Module):
@@ -33,14 +36,18 @@ class AdditiveAttention(nn.Module):
         """W_k h_j for every source position: (B, S, K) -> (B, S, A)."""
         return self.key_proj(keys)
 
+    def scores(self, q: Tensor, pk: Tensor) -> Tensor:
+        """e for queries q (B, T, Q) against projected keys pk (B, S, A) -> (B, T, S)."""
+        hidden = torch.tanh(self.query_proj(q).unsqueeze(2) + pk.unsqueeze(1))  # (B, T, S, A)
+        return self.score(hidden).squeeze(-1)  # (B, T, S)
+
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None, *,
                 projected_keys: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(query, keys, mask)
         single = query.dim() == 2
         q = query.unsqueeze(1) if single else query  # (B, T, Q)
         pk = self.project_keys(keys) if projected_keys is None else projected_keys  # (B, S, A)
-        hidden = torch.tanh(self.query_proj(q).unsqueeze(2) + pk.unsqueeze(1))  # (B, T, S, A)
-        scores = self.score(hidden).squeeze(-1)  # (B, T, S)
+        scores = self.scores(q, pk)  # (B, T, S)
         if mask is not None:
             # -inf before the softmax gives padded positions a weight of exactly 0.
             scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
@@ -67,3 +74,35 @@ class AdditiveAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"query_size={self.query_size}, key_size={self.key_size}, attention_size={self.attention_size}"
+
+
+class MultiplicativeAttention(AdditiveAttention):
+    """Multiplicative ("general") attention, ``e_j = s^T W h_j``, with the same masking and shapes.
+
+    ``project_keys`` computes ``W h_j`` (B, S, Q) once per source; a score is then one dot product
+    per position, against the additive score's small MLP per position. There is no attention size:
+    W is (Q, K). Luong et al. (2015) query with the *current* decoder state; ``models.Seq2Seq``
+    queries with the previous one for both kinds, so only the score differs between the two.
+    """
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int | None = None):
+        nn.Module.__init__(self)
+        self.query_size, self.key_size, self.attention_size = query_size, key_size, query_size
+        self.key_proj = nn.Linear(key_size, query_size, bias=False)  # W (as W h_j)
+
+    def scores(self, q: Tensor, pk: Tensor) -> Tensor:
+        return q @ pk.transpose(1, 2)  # (B, T, Q) @ (B, Q, S) -> (B, T, S)
+
+    def extra_repr(self) -> str:
+        return f"query_size={self.query_size}, key_size={self.key_size}"
+
+
+ATTENTION_KINDS = {"additive": AdditiveAttention, "multiplicative": MultiplicativeAttention}
+
+
+def make_attention(kind: str, query_size: int, key_size: int, attention_size: int | None = None
+                   ) -> AdditiveAttention:
+    """``"additive"`` or ``"multiplicative"`` attention; ``attention_size`` defaults to the query size."""
+    if kind not in ATTENTION_KINDS:
+        raise ValueError(f"attention must be one of {sorted(ATTENTION_KINDS)} or False, got {kind!r}")
+    return ATTENTION_KINDS[kind](query_size, key_size, attention_size or query_size)

@@ -1,10 +1,11 @@
-"""Encoder-decoder for sequence-to-sequence tasks, with or without additive attention.
+"""Encoder-decoder for sequence-to-sequence tasks, with or without attention.
 
 Without attention the decoder starts from the encoder's final state and sees nothing else of the
 source (Sutskever et al. 2014; Cho et al. 2014). With attention (Bahdanau et al. 2015) each step
 queries all encoder outputs with the previous decoder state and feeds the context vector to the
-decoder rnn and to the output layer. Used in chapters/05, chapter 6's translation and
-grapheme-to-phoneme examples, and by ``decode.greedy_translate`` / ``decode.beam_search``.
+decoder rnn and to the output layer; the score is additive (Bahdanau's) or multiplicative
+(Luong et al. 2015's "general"). Used in chapters/05_encoder_decoder.md, chapters/05_attention.md,
+benchmarks/g2p.py, chapter 6's translation, and by ``decode.greedy_translate`` / ``decode.beam_search``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from course_lib.models.attention import AdditiveAttention
+from course_lib.models.attention import make_attention
 from course_lib.models.tasks import State, check_lengths, check_tokens, make_rnn
 
 __all__ = ["EncoderMemory", "Seq2Seq", "select_state"]
@@ -45,7 +46,9 @@ def select_state(state: State, index: Tensor) -> State:
 class Seq2Seq(nn.Module):
     """Encoder-decoder trained with teacher forcing.
 
-    ``kind`` ("gru", "lstm" or "rnn") and ``num_layers`` apply to both rnns; ``impl`` picks torch.nn
+    ``attention``: ``True`` or ``"additive"`` (Bahdanau), ``"multiplicative"`` (Luong's general
+    score), ``False``/``None`` for none (the decoder sees the source only through its initial
+    state). ``kind`` ("gru", "lstm" or "rnn") and ``num_layers`` apply to both rnns; ``impl`` picks torch.nn
     or the course's layers. A bidirectional encoder's final forward and backward states are added
     to initialise the decoder (a parameter-free bridge). ``pad_id``/``bos_id``/``eos_id`` are the
     target vocabulary's special ids that the decoders in ``course_lib.decode`` use; the defaults
@@ -55,7 +58,8 @@ class Seq2Seq(nn.Module):
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embed_size: int, hidden_size: int, *,
-                 attention: bool = True, kind: str = "gru", num_layers: int = 1, dropout: float = 0.0,
+                 attention: bool | str | None = True, kind: str = "gru", num_layers: int = 1,
+                 dropout: float = 0.0,
                  bidirectional_encoder: bool = False, attention_size: int | None = None,
                  impl: str = "torch", pad_id: int = 0, bos_id: int = 2, eos_id: int = 3):
         super().__init__()
@@ -68,10 +72,12 @@ class Seq2Seq(nn.Module):
         self.tgt_embedding = nn.Embedding(tgt_vocab, embed_size, padding_idx=pad_id)
         self.encoder = make_rnn(kind, embed_size, hidden_size, num_layers, dropout=dropout,
                                 bidirectional=bidirectional_encoder, impl=impl)
+        attention = "additive" if attention is True else attention
+        self.attention_kind = attention or None
         context_size = memory_size if attention else 0
         self.decoder = make_rnn(kind, embed_size + context_size, hidden_size, num_layers, dropout=dropout,
                                 impl=impl)
-        self.attention = (AdditiveAttention(hidden_size, memory_size, attention_size or hidden_size)
+        self.attention = (make_attention(attention, hidden_size, memory_size, attention_size)
                           if attention else None)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size + context_size, tgt_vocab)
@@ -80,6 +86,9 @@ class Seq2Seq(nn.Module):
         """Read the source: -> (memory for the decoder, initial decoder state (L, B, H) or a pair)."""
         check_tokens(src, self.src_vocab, "src")
         batch, steps = src.shape
+        if batch == 0 or steps == 0:
+            raise ValueError(f"src is empty, shape {tuple(src.shape)}: the encoder needs at least one "
+                             "sequence of at least one token")
         check_lengths(src_lengths, batch, steps)
         emb = self.dropout(self.src_embedding(src))  # (B, S, E)
         packed = nn.utils.rnn.pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True,
