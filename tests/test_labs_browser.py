@@ -136,6 +136,8 @@ def test_double_clicking_a_chapter_opens_it_as_a_notebook(lab_url, browser) -> N
     item.dblclick()
     panel = page.locator(".jp-NotebookPanel:visible").first
     panel.wait_for()
+    # The panel appears before jupytext has filled it: wait for the first rendered markdown cell.
+    panel.locator(".jp-MarkdownCell").first.wait_for()
     assert panel.locator(".jp-MarkdownCell").count() > 0
     assert page.locator(".jp-FileEditor:visible").count() == 0
     page.close()
