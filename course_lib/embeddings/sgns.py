@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: a widget bar needs scripts from a CDN on the website
 
 from course_lib.data.corpus import Corpus
 from course_lib.embeddings.vectors import WordVectors

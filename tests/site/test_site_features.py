@@ -150,6 +150,11 @@ def test_download_button_offers_the_executed_notebook(reports: dict, base_url: s
     nb = nbformat.read(file, as_version=4)
     nbformat.validate(nb)  # raises on an invalid notebook
     code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "{{ repository_url }}" not in json.dumps(nb), f"{path}: repository URL not substituted"
+    if path.startswith("student_labs/"):
+        # A lab's download is the student's notebook to work in: unexecuted on purpose.
+        assert code and all(not c.outputs for c in code), f"{path}: a student notebook with outputs"
+        return
     # Executed: every code cell ran, and the outputs a reader saw on the page are in the download.
     assert code and all(c.execution_count is not None for c in code), f"{path}: notebook not executed"
     assert any(c.outputs for c in code), f"{path}: the downloadable notebook has no outputs"
@@ -212,7 +217,10 @@ def test_claims_table_shows_a_number_measured_in_this_build_for_every_written_ch
         number, claim, where, measured = row["cells"]
         if measured == "coming":
             chapter = int(re.search(r"chapter (\d+)", where).group(1))
-            assert chapter not in written, f"claim {number}: chapter {chapter} is built, the row says coming"
+            # "chapter 6, forecasting": a page still to come in a chapter that is partly written.
+            assert chapter not in written or "," in where, (
+                f"claim {number}: chapter {chapter} is built, the row says coming"
+            )
             coming.append(int(number))
             continue
         assert row["pasted"] and all(re.search(r"\d", s) for s in row["pasted"]), (
