@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
+
+# The data mirror the tests read (CI has ../shared/data beside the checkout).
+MIRROR = Path(os.environ.get("COURSE_LIB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +24,13 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def offline_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One temporary cache per test module, the data mirror, and no network."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_LIB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("COURSE_LIB_DATA", str(MIRROR))
+        mp.setenv("COURSE_LIB_OFFLINE", "1")
+        yield MIRROR

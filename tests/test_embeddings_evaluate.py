@@ -24,12 +24,8 @@ needs_mirror = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module", autouse=True)
-def offline_env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_LIB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("COURSE_LIB_DATA", str(MIRROR))
-        mp.setenv("COURSE_LIB_OFFLINE", "1")
-        yield
+def offline_env(offline_mirror):
+    """Every test of this module: a temporary cache, the mirror, no network."""
 
 
 @pytest.fixture(scope="module")
