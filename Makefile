@@ -63,8 +63,11 @@ $(MATHJAX):
 	  && cp -r es5/input es5/output es5/ui es5/a11y es5/adaptors es5/sre ../../mathjax/
 	rm -rf _build/vendor/npm
 
+# Pages execute BOOK_JOBS at a time (default: one per core) into the cache that jupyter-book reads
+# (_ext/preexecute.py); jupyter-book then executes nothing that is cached, and anything else itself.
 book: env _build/.book-inputs.stamp $(MATHJAX) student-labs
 	rm -rf _build/html
+	$(PY) _ext/preexecute.py
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	$(PY) -m course_lib.grading check-site _build/html
 
