@@ -88,9 +88,15 @@ def try_page(page: str, save: Path | None = None) -> tuple[str, dict[str, float]
         return page, {}, 0.0, 0.0, "FAILED: " + str(error).strip().splitlines()[-1][:300]
 
 
-def main() -> None:
-    pages = sorted({p for p, _ in KEYS.values()})
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(keys: dict[str, tuple[str, str]] = KEYS,
+         targets: dict[str, tuple[str, float]] = TARGETS, doc: str = __doc__) -> None:
+    """Run the pages behind ``keys`` (JSON key -> (page, glue key)) and check ``targets``.
+
+    ``targets``: JSON key -> (">=" or "<=", bound). ``benchmarks/applications_signals.py`` calls
+    this with chapter 6 part 2's pages.
+    """
+    pages = sorted({p for p, _ in keys.values()})
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--pages", nargs="*", default=pages, choices=pages)
     parser.add_argument("--jobs", type=int, default=1, help="pages executed at once (one kernel each)")
     parser.add_argument("--save", type=Path, default=None, help="folder for the executed notebooks")
@@ -109,11 +115,12 @@ def main() -> None:
             numbers.update(values)
             status = problem or f"executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s"
             print(f"{page:<12} {status}", flush=True)
-    result = {key: numbers.get(glue_key) for key, (_, glue_key) in KEYS.items()}
+    result = {key: numbers.get(glue_key) for key, (_, glue_key) in keys.items()}
     print(f"\n{'key':<22}{'value':>10}  target")
     for key, value in result.items():
-        op, bound = TARGETS.get(key, ("", None))
-        met = "" if bound is None or value is None else ("met" if value >= bound else "MISSED")
+        op, bound = targets.get(key, ("", None))
+        met = "" if bound is None or value is None else (
+            "met" if (value >= bound if op == ">=" else value <= bound) else "MISSED")
         shown = "-" if value is None else f"{value:.4f}"
         print(f"{key:<22}{shown:>10}  {op} {bound if bound is not None else ''} {met}")
     print(json.dumps({k: (None if v is None else round(v, 4)) for k, v in result.items()}))
