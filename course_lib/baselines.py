@@ -196,14 +196,21 @@ class KalmanFilter:
         self.P = (np.eye(len(self.x)) - K @ self.H) @ self.P
 
 
+def _predict_bouncing(kf: KalmanFilter, restitution: float | None) -> None:
+    kf.predict()
+    if restitution is not None and kf.x[1] < 0:
+        kf.x[1], kf.x[3] = -kf.x[1], -restitution * kf.x[3]
+
+
 def ballistic_kalman(observed, horizon: int, dt: float, gravity: float = 9.81, *, noise_std: float = 0.03,
                      accel_std: float = 2.0, restitution: float | None = None) -> np.ndarray:
     """Filter each track with a ballistic Kalman filter, then predict ahead: (N, k, 2) -> (N, H, 2).
 
     State (x, y, vx, vy); gravity is the known input; ``accel_std`` (m/s^2) is the white-noise
     acceleration that stands for what the model leaves out (drag, bounces). By default the filter
-    knows nothing of the floor, so its forecast falls through it after a bounce it has not seen;
-    with ``restitution`` the forecast is reflected at ``y = 0`` and keeps that share of ``vy``.
+    knows nothing of the floor, so its forecast falls through it; with ``restitution`` a predicted
+    state below ``y = 0`` is reflected and keeps that share of ``vy`` (a switch the linear filter
+    cannot express, made to the mean only), while filtering and while forecasting.
     """
     obs = np.asarray(observed, dtype=np.float64)
     if obs.ndim != 3 or obs.shape[2] != 2:
@@ -220,11 +227,9 @@ def ballistic_kalman(observed, horizon: int, dt: float, gravity: float = 9.81, *
         P0 = np.diag([noise_std ** 2] * 2 + [2 * noise_std ** 2 / dt ** 2 + 1.0] * 2)
         kf = KalmanFilter(F, H, Q, noise_std ** 2 * np.eye(2), np.r_[track[0], v0], P0, u)
         for z in track[1:]:
-            kf.predict()
+            _predict_bouncing(kf, restitution)
             kf.update(z)
         for h in range(horizon):
-            kf.predict()
-            if restitution is not None and kf.x[1] < 0:
-                kf.x[1], kf.x[3] = -kf.x[1], -restitution * kf.x[3]
+            _predict_bouncing(kf, restitution)
             out[i, h] = kf.x[:2]
     return out

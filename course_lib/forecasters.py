@@ -26,7 +26,12 @@ __all__ = ["ForecastConfig", "LSTMForecaster", "TrackForecaster"]
 
 @dataclass
 class ForecastConfig:
-    """Sizes and training of a forecaster. ``context`` input steps, ``horizon`` steps ahead."""
+    """Sizes and training of a forecaster. ``context`` input steps, ``horizon`` steps ahead.
+
+    ``val_size`` > 0 (``LSTMForecaster`` only): the last ``val_size`` steps of the training stretch
+    are held back; every ``eval_every`` steps the forecasts from their origins are scored, and the
+    weights of the best validation are kept at the end (``train.TrainConfig.restore_best``).
+    """
 
     context: int = 28
     horizon: int = 7
@@ -37,15 +42,29 @@ class ForecastConfig:
     lr: float = 3e-3
     seed: int = 0
     device: str = "cpu"
+    val_size: int = 0
+    eval_every: int = 50
+
+
+def _loader(X: np.ndarray, Y: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:
+    dataset = TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+
+
+def _last_step_mse(model: torch.nn.Module, batch, state) -> train.StepResult:
+    """Validation of a forecaster: MSE of the forecast from each window's end, (B, T, H) -> (B, H)."""
+    x, y = batch
+    return train.StepResult(torch.nn.functional.mse_loss(model(x)[:, -1], y), y.shape[0])
 
 
 def _fit(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, config: ForecastConfig,
-         loss_fn: train.LossFn) -> train.History:
-    dataset = TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32))
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True)
+         loss_fn: train.LossFn, val: tuple[np.ndarray, np.ndarray] | None = None) -> train.History:
     tc = train.TrainConfig(steps=config.steps, lr=config.lr, clip_norm=1.0, schedule="cosine",
-                           seed=config.seed, device=config.device, progress=False, live_plot=False)
-    return train.fit(model, loader, tc, loss_fn=loss_fn)
+                           seed=config.seed, device=config.device, progress=False, live_plot=False,
+                           eval_every=config.eval_every if val else None, restore_best=bool(val))
+    val_data = _loader(*val, 256, False) if val else None
+    return train.fit(model, _loader(X, Y, config.batch_size, True), tc, loss_fn=loss_fn, val_data=val_data,
+                     val_fn=_last_step_mse if val else None)
 
 
 @torch.no_grad()
@@ -68,14 +87,21 @@ class LSTMForecaster:
         """Train on ``series[:train_end]`` (and its ``covariates`` (T, K)); later values are never read."""
         c = self.config
         x = check_series(series, "series")
-        self.mean, self.sd = float(x[:train_end].mean()), float(x[:train_end].std())
+        fit_end = train_end - c.val_size
+        self.mean, self.sd = float(x[:fit_end].mean()), float(x[:fit_end].std())
+        z = (x[:train_end] - self.mean) / self.sd
         cov = None if covariates is None else np.asarray(covariates, dtype=np.float64).reshape(len(x), -1)
-        X, Y = forecast_windows((x[:train_end] - self.mean) / self.sd, c.context, c.horizon,
-                                covariates=None if cov is None else cov[:train_end], every_step=True)
+        X, Y = forecast_windows(z[:fit_end], c.context, c.horizon,
+                                covariates=None if cov is None else cov[:fit_end], every_step=True)
+        val = None
+        if c.val_size:
+            start = fit_end - c.context  # windows whose forecasts fall in the held-back stretch
+            val = forecast_windows(z[start:], c.context, c.horizon,
+                                   covariates=None if cov is None else cov[start:train_end])
         torch.manual_seed(c.seed)
         rnn = tasks.make_rnn("lstm", X.shape[-1], c.hidden_size, c.num_layers)
         self.model = tasks.SequenceTagger(None, X.shape[-1], rnn, c.horizon)
-        return _fit(self.model, X, Y, c, train.TaggingLoss("mse"))
+        return _fit(self.model, X, Y, c, train.TaggingLoss("mse"), val)
 
     def predict(self, series, origins, covariates=None) -> np.ndarray:
         """Forecast ``horizon`` values from each origin (index of the first forecast value) -> (N, H)."""
