@@ -69,3 +69,24 @@ def test_sarimax_recovers_an_ar1_and_its_intervals_cover() -> None:
     assert 0.7 < cover < 0.9                              # an 80% interval, from 150 forecasts
     naive = baselines.seasonal_naive(x, origins, 3)
     assert np.abs(mean - truth).mean() < np.abs(naive - truth).mean()
+
+
+def test_lstm_forecaster_learns_a_sine_and_reads_only_the_past() -> None:
+    from course_lib import forecasters
+
+    t = np.arange(400)
+    x = np.sin(2 * np.pi * t / 20) + 0.05 * np.random.default_rng(0).normal(size=400)
+    origins = data.rolling_origins(400, 60, 5)
+    cfg = forecasters.ForecastConfig(context=20, horizon=5, hidden_size=16, steps=150, lr=1e-2, val_size=40)
+    model = forecasters.LSTMForecaster(cfg)
+    history = model.fit(x, int(origins[0]))
+    assert history.best_step is not None                  # validation ran and chose weights
+    truth = x[origins[:, None] + np.arange(5)]
+    pred = model.predict(x, origins)
+    assert pred.shape == (len(origins), 5)
+    assert np.abs(pred - truth).mean() < 0.5 * np.abs(baselines.seasonal_naive(x, origins, 5) - truth).mean()
+    changed = x.copy()
+    changed[origins[0]:] += 100.0                        # the future must not move the first forecast
+    np.testing.assert_allclose(model.predict(changed, origins[:1]), pred[:1], rtol=1e-5)
+    with pytest.raises(ValueError, match="earlier values"):
+        model.predict(x, [5])

@@ -84,3 +84,19 @@ def test_trackers_are_exact_on_the_motion_they_assume() -> None:
     np.testing.assert_allclose(pred, arc[:, 20:], atol=2e-3)
     cv = baselines.constant_velocity(arc[:, :20], 10, dt)
     assert np.abs(cv - arc[:, 20:]).max() > 0.1          # a straight line misses the fall
+
+
+def test_kalman_with_the_floor_bounces_and_the_track_lstm_has_the_right_shapes() -> None:
+    from course_lib import forecasters
+
+    f = data.ball_flights(30, seed=5)
+    plain = baselines.ballistic_kalman(f.observed[:, :20], 40, f.config.dt)
+    floor = baselines.ballistic_kalman(f.observed[:, :20], 40, f.config.dt, restitution=0.75)
+    assert plain[..., 1].min() < -5 and floor[..., 1].min() >= 0
+    err = [np.linalg.norm(p - f.positions[:, 20:], axis=-1).mean() for p in (plain, floor)]
+    assert err[1] < 0.3 * err[0]
+    lstm = forecasters.TrackForecaster(forecasters.ForecastConfig(horizon=40, hidden_size=8, steps=5))
+    lstm.fit(f.observed[:, :20], f.positions[:, 20:])
+    assert lstm.predict(f.observed[:3, :20]).shape == (3, 40, 2)
+    with pytest.raises(ValueError, match="future"):
+        lstm.fit(f.observed[:, :20], f.positions[:, 25:])
