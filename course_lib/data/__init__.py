@@ -75,6 +75,14 @@ _EXPORTS: dict[str, str] = {
     "score_g2p": "g2p",
     "G2PBatches": "g2p",
     "transcribe": "g2p",
+    # --- time series and ball flights for chapter 6's signals pages (series.py, trajectories.py) ---
+    "check_series": "series",
+    "forecast_windows": "series",
+    "rolling_origins": "series",
+    "horizon_errors": "series",
+    "BallConfig": "trajectories",
+    "BallFlights": "trajectories",
+    "ball_flights": "trajectories",
 }
 
 __all__ = sorted(_EXPORTS)
