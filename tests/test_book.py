@@ -450,9 +450,7 @@ CLAIMS = ROOT / "claims.md"
 CROSS_GLUE_RE = re.compile(r"\{glue:text\}`([^`:]+)::([A-Za-z_][A-Za-z0-9_]*):[^`]*`")
 # Claims whose page is not written yet: their rows say "coming" and name the page to come. When
 # that page lands, glue its measurement into the row and remove the claim here.
-COMING = {
-    18: ("chapter 6, forecasting", "06_forecast*.md"),  # time series: chapter 6 part 2
-}
+COMING: dict[int, tuple[str, str]] = {}
 
 
 def _claim_rows() -> dict[int, list[str]]:
