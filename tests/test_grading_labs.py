@@ -62,6 +62,20 @@ WRONG = {
         ("outputs_c", ("outputs.append(state[0])", "outputs.append(state[1])"),
          8, ["q3.1", "output[:, t] is h_t"]),
     ],
+    "lab04": [
+        ("noise_sign", ("F.logsigmoid(-neg).sum())\n", "F.logsigmoid(neg).sum())\n"),
+         6, ["q1.1", "sigma(-u.v_n), not sigma(u.v_n)"]),
+        ("log_of_sigmoid", ("F.logsigmoid(pos).sum() + F.logsigmoid(-neg).sum()",
+                            "torch.log(torch.sigmoid(pos)).sum() + torch.log(torch.sigmoid(-neg)).sum()"),
+         9, ["q1.2", "use F.logsigmoid"]),
+        ("gradient_sign", ("err_pos = torch.sigmoid((u * v_pos).sum(-1)) - 1.0",
+                           "err_pos = 1.0 - torch.sigmoid((u * v_pos).sum(-1))"),
+         7, ["q2.1 grad_u", "q2.2 grad_v_pos: wrong value; the sign is flipped"]),
+        ("no_normalisation", ("unit = unit / unit.norm(dim=1, keepdim=True)", "unit = unit"),
+         8, ["q3.1", "cosine needs unit vectors"]),
+        ("inputs_not_excluded", ("scores[[ia, ib, ic]] = -float(\"inf\")", "pass"),
+         7, ["q3.1", "must be excluded", "q3.2"]),
+    ],
 }  # fmt: skip
 
 
