@@ -76,6 +76,20 @@ WRONG = {
         ("inputs_not_excluded", ("scores[[ia, ib, ic]] = -float(\"inf\")", "pass"),
          7, ["q3.1", "must be excluded", "q3.2"]),
     ],
+    "lab05": [
+        ("no_tanh", ("hidden = torch.tanh((query @ W_q.T).unsqueeze(1) + keys @ W_k.T + b_k)",
+                     "hidden = (query @ W_q.T).unsqueeze(1) + keys @ W_k.T + b_k"),
+         7, ["q1.1", "the tanh between the projections and v is missing"]),
+        ("mask_after_softmax", ('weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)',
+                                "weights = torch.softmax(scores, dim=-1) * mask"),
+         8, ["q2.2", "masking after the softmax"]),
+        ("step_log_prob_only", ("cand = beam_lp.unsqueeze(1) + torch.log_softmax(logits.double(), dim=-1)",
+                                "cand = torch.log_softmax(logits.double(), dim=-1)"),
+         6, ["q3.2", "total log-probability of the prefix"]),
+        ("no_length_normalisation", ("finished.append((prefixes[origin], lp / t**length_penalty))",
+                                     "finished.append((prefixes[origin], lp))"),
+         8, ["q3.2", "ranked by log P / len ** length_penalty"]),
+    ],
 }  # fmt: skip
 
 
