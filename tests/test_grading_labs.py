@@ -90,6 +90,14 @@ WRONG = {
                                      "finished.append((prefixes[origin], lp))"),
          8, ["q3.2", "ranked by log P / len ** length_penalty"]),
     ],
+    "lab06": [
+        ("nats_not_bits", ("return float(nats) / math.log(2)  # nats -> bits", "return float(nats)"),
+         8, ["q1.1", "off by a constant factor of 0.693"]),
+        ("targets_not_shifted", ("return ids[pos], ids[pos + 1]", "return ids[pos], ids[pos]"),
+         2, ["q2.1 y", "q3.1 held-out", "above the 3 needed for half marks"]),
+        ("too_little_training", ("STEPS, BATCH, SEQ = 400, 32, 64", "STEPS, BATCH, SEQ = 150, 32, 64"),
+         7, ["q3.1 held-out", "half marks (full marks at 2.8 or below)"]),
+    ],
 }  # fmt: skip
 
 

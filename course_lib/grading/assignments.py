@@ -8,7 +8,9 @@ the notebook metadata, ``{"course_lib": {"limits": {...}}}``), raw ``# BEGIN QUE
 cells, and raw ``# BEGIN TESTS`` / ``# END TESTS`` around a question's test cells. A test cell that
 opens with a ``# BEGIN TEST CONFIG`` docstring saying ``hidden: true`` is a hidden test: it calls
 ``course_lib.grading.record`` on what the student's code computes. Every other test cell is a
-public self-check that prints a hint.
+public self-check that prints a hint. A hidden test whose config says ``metric: heldout_bpc`` (with
+bars ``full`` and ``partial``) is not compared with the reference: the grader scores what it
+recorded, a trained model, on the autograder's held-out text (``heldout.grade_metric``; lab 6).
 
 - ``build_lab(master, out)`` writes ``out/student/`` (solutions replaced by otter's own
   ``replace_solutions``, hidden tests and outputs removed) and ``out/autograder/`` (the master, the
@@ -219,7 +221,8 @@ def build_lab(master_path: Path, out: Path, reference: bool = True, heldout: Pat
     """Write ``out/student/<lab>.ipynb`` and ``out/autograder/`` (master, tests, reference values).
 
     A lab with a metric test (lab 6) also gets ``autograder/heldout.txt``: the text of ``heldout``,
-    or ``heldout.default_heldout_text()`` (public) when none is given.
+    or ``heldout.default_heldout_text()`` (public) when none is given (written at the first grading
+    when ``reference`` is False, so that building the student versions needs no data).
     """
     master = read_master(master_path)
     student_dir, auto = out / "student", out / "autograder"
@@ -234,7 +237,7 @@ def build_lab(master_path: Path, out: Path, reference: bool = True, heldout: Pat
         "questions": [{"name": q.name, "points": q.points, "tests": q.hidden} for q in master.questions],
     }  # fmt: skip
     _write_json(auto / "tests.json", tests)
-    if any(t.get("metric") for q in master.questions for t in q.hidden):
+    if any(t.get("metric") for q in master.questions for t in q.hidden) and (heldout or reference):
         from course_lib.grading import heldout as heldout_mod
 
         text = Path(heldout).read_text(encoding="utf-8") if heldout else heldout_mod.default_heldout_text()
