@@ -1,11 +1,13 @@
 """Command line for instructors: build the labs' student and autograder versions, grade submissions.
 
-    python -m course_lib.grading build [LAB ...] [--out DIR] [--no-reference]
+    python -m course_lib.grading build [LAB ...] [--out DIR] [--no-reference] [--heldout FILE]
     python -m course_lib.grading grade LAB SUBMISSION.ipynb ... [--out grades.csv]
     python -m course_lib.grading check-site HTML_DIR
 
 ``build`` writes ``DIR/LAB/student/`` (hand it out) and ``DIR/LAB/autograder/`` (keep it);
-``--no-reference`` skips running the solution, and ``--site DIR`` also copies every student notebook
+``--no-reference`` skips running the solution, ``--heldout FILE`` is the hidden text on which a
+project lab (lab 6) is scored (default: the public tail of Tiny Shakespeare), and ``--site DIR``
+also copies every student notebook
 into ``DIR`` (the book's Labs part reads them from there). ``check-site`` fails when a built site
 contains a line of any lab's solution or hidden tests.
 ``grade`` appends one row per submission to the CSV (``submission,score,max_score,status,
@@ -53,7 +55,8 @@ def _append(fd: int, row: list) -> None:
 def build(args: argparse.Namespace) -> int:
     labs = [assignments.lab_path(n) for n in args.labs] if args.labs else assignments.all_labs()
     for lab in tqdm(labs, desc="building", unit="lab", disable=len(labs) < 2):
-        master = assignments.build_lab(lab, Path(args.out) / lab.stem, reference=not args.no_reference)
+        master = assignments.build_lab(lab, Path(args.out) / lab.stem, reference=not args.no_reference,
+                                       heldout=args.heldout)  # fmt: skip
         print(
             f"{lab.stem}: {len(master.questions)} questions, {master.max_score:g} points, "
             f"written to {args.out}/{lab.stem}"
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", default="_build/assignments", help="output folder (default: %(default)s)")
     b.add_argument("--no-reference", action="store_true", help="do not run the solution for the grading key")
     b.add_argument("--site", help="also copy the student notebooks into this folder (for the book)")
+    b.add_argument("--heldout", help="hidden text for a project lab (default: Tiny Shakespeare's tail)")
     c = sub.add_parser("check-site", help="fail if a built site shows solution code or hidden tests")
     c.add_argument("html", help="the built site, e.g. _build/html")
     g = sub.add_parser("grade", help="grade submissions in the sandbox into a CSV")

@@ -8,7 +8,9 @@ the notebook metadata, ``{"course_lib": {"limits": {...}}}``), raw ``# BEGIN QUE
 cells, and raw ``# BEGIN TESTS`` / ``# END TESTS`` around a question's test cells. A test cell that
 opens with a ``# BEGIN TEST CONFIG`` docstring saying ``hidden: true`` is a hidden test: it calls
 ``course_lib.grading.record`` on what the student's code computes. Every other test cell is a
-public self-check that prints a hint.
+public self-check that prints a hint. A hidden test whose config says ``metric: heldout_bpc`` (with
+bars ``full`` and ``partial``) is not compared with the reference: the grader scores what it
+recorded, a trained model, on the autograder's held-out text (``heldout.grade_metric``; lab 6).
 
 - ``build_lab(master, out)`` writes ``out/student/`` (solutions replaced by otter's own
   ``replace_solutions``, hidden tests and outputs removed) and ``out/autograder/`` (the master, the
@@ -138,6 +140,7 @@ def read_master(path: Path) -> Master:
                     "id": f"{current.name}.{len(current.hidden) + 1}", "code": code,
                     "points": test.get("points"), "failure_message": test.get("failure_message", ""),
                     "diagnose": test.get("diagnose"),
+                    **{k: test[k] for k in ("metric", "full", "partial") if k in test},
                 })  # fmt: skip
     if config is None or "name" not in config:
         raise ValueError(f"{path.name}: no raw '# ASSIGNMENT CONFIG' cell with a name")
@@ -214,8 +217,13 @@ def _protect(autograder: Path, extra: list[Path] = ()) -> tuple[list[Path], list
     return forbidden, readonly
 
 
-def build_lab(master_path: Path, out: Path, reference: bool = True) -> Master:
-    """Write ``out/student/<lab>.ipynb`` and ``out/autograder/`` (master, tests, reference values)."""
+def build_lab(master_path: Path, out: Path, reference: bool = True, heldout: Path | None = None) -> Master:
+    """Write ``out/student/<lab>.ipynb`` and ``out/autograder/`` (master, tests, reference values).
+
+    A lab with a metric test (lab 6) also gets ``autograder/heldout.txt``: the text of ``heldout``,
+    or ``heldout.default_heldout_text()`` (public) when none is given (written at the first grading
+    when ``reference`` is False, so that building the student versions needs no data).
+    """
     master = read_master(master_path)
     student_dir, auto = out / "student", out / "autograder"
     for d in (student_dir, auto):
@@ -229,6 +237,11 @@ def build_lab(master_path: Path, out: Path, reference: bool = True) -> Master:
         "questions": [{"name": q.name, "points": q.points, "tests": q.hidden} for q in master.questions],
     }  # fmt: skip
     _write_json(auto / "tests.json", tests)
+    if any(t.get("metric") for q in master.questions for t in q.hidden) and (heldout or reference):
+        from course_lib.grading import heldout as heldout_mod
+
+        text = Path(heldout).read_text(encoding="utf-8") if heldout else heldout_mod.default_heldout_text()
+        (auto / heldout_mod.HELDOUT_FILE).write_text(text, encoding="utf-8")
     if reference:
         make_reference(auto)
     return master
@@ -252,6 +265,15 @@ def make_reference(auto: Path, limits: sandbox.Limits | None = None) -> dict:
             f"the reference solution of {master.name} failed ({res.status}: {res.detail}): {problems}"
         )
     keys = {k: [r[:2] for r in v["records"]] for k, v in res.tests.items()}
+    for q in tests["questions"]:  # a metric test keeps the master's score on the held-out text, not its model
+        for t in q["tests"]:
+            if t.get("metric"):
+                frac, why = _metric(t, res.tests.get(t["id"]), auto)
+                if frac < 1.0:
+                    problems.append(f"{t['id']}: the reference solution misses the full-marks bar: {why}")
+                keys[t["id"]] = [["metric", why or "full marks"]]
+    if problems:
+        raise RuntimeError(f"the reference solution of {master.name} failed: {problems}")
     ref = {"name": master.name, "cpu_s": res.cpu_s, "wall_s": res.wall_s, "tests": keys}
     _write_json(auto / "reference.json", ref)
     return ref
@@ -281,6 +303,22 @@ def _compare(test: dict, want: list, got: dict | None) -> str | None:
     return None
 
 
+def _metric(test: dict, got: dict | None, auto: Path) -> tuple[float, str | None]:
+    """(fraction of the points, words or None) for a metric test, computed here from what was recorded."""
+    from course_lib.grading import heldout
+
+    records = got.get("records") if isinstance(got, dict) else None
+    if isinstance(got, dict) and isinstance(got.get("error"), str):
+        return 0.0, f"raised {got['error']}"
+    if not (isinstance(records, list) and records and isinstance(records[0], list) and len(records[0]) >= 2):
+        return 0.0, "nothing recorded: run the cell that packages the model"
+    try:
+        value = hidden.decode(records[0][1])
+    except (KeyError, TypeError, ValueError) as err:
+        return 0.0, f"unreadable value ({type(err).__name__})"
+    return heldout.grade_metric(test, value, auto)
+
+
 def grade_submission(
     auto: Path, notebook: Path, limits: sandbox.Limits | None = None, forbidden_extra: list[Path] = ()
 ) -> Grade:
@@ -305,6 +343,13 @@ def grade_submission(
     for q in tests["questions"]:
         got_q = 0.0
         for t in q["tests"]:
+            if t.get("metric") and res.status == "ok":
+                frac, why = _metric(t, res.tests.get(t["id"]), auto)
+                got_q += t["points"] * frac
+                if why:
+                    hint = t.get("failure_message")
+                    notes.append(f"{t['id']} {why}" + (f" ({hint})" if hint else ""))
+                continue
             problem = _compare(t, ref[t["id"]], res.tests.get(t["id"])) if res.status == "ok" else "not run"
             if problem is None:
                 got_q += t["points"]

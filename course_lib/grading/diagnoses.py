@@ -7,7 +7,7 @@ grader's own process: for ``"lstm_cell"``/``"gru_cell"``/``"rnn_cell"`` it rebui
 and asks the mistake catalogue (``mistakes.diagnose``) which common mistake reproduces ``got``;
 for any array it names a wrong shape, a transpose, a flipped sign or a constant factor.
 ``cell_reference`` gives torch.nn's own values for the same case. Used by ``assignments`` and the
-hidden tests of labs 1 to 3.
+hidden tests of labs 1 to 5.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def explain(diagnose: str | None, got, want) -> str:
     """Words on why ``got`` differs from ``want`` (both decoded), or "" when nothing specific is known.
 
     ``diagnose`` comes from the hidden test's config: ``"lstm_cell:SEED"`` (or gru_cell, rnn_cell)
-    when ``got`` is ``cell_probe(cls, kind, SEED)``; otherwise arrays get generic words.
+    when ``got`` is ``cell_probe(cls, kind, SEED)``; a key of ``lab_cases.MISTAKES`` (``"sgns_loss:7"``)
+    names the mistake of labs 4 and 5 that reproduces ``got``; otherwise arrays get generic words.
     """
     kind, _, seed = (diagnose or "").partition(":")
     if kind in ("lstm_cell", "gru_cell", "rnn_cell"):
@@ -107,4 +108,14 @@ def explain(diagnose: str | None, got, want) -> str:
             words = _cell_words(kind.split("_")[0], got, int(seed or 0))
             return words or "no known mistake reproduces these outputs"
         return "the cell should return " + ("(h, c)" if kind == "lstm_cell" else "h")
+    if kind:  # labs 4 and 5: the mistake catalogue of lab_cases
+        from course_lib.grading.lab_cases import MISTAKES
+
+        if kind in MISTAKES:
+            try:
+                words = MISTAKES[kind](got, int(seed or 0))
+            except (TypeError, ValueError, IndexError, RuntimeError):
+                words = ""
+            if words:
+                return words
     return _array_words(got, want)
