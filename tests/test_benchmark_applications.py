@@ -21,7 +21,10 @@ def _benchmark():
 
 def test_every_json_key_is_glued_by_its_page() -> None:
     bench = _benchmark()
-    assert len(bench.KEYS) == 11
+    issue_keys = {"charlm_bpc", "ngram_bpc", "sentiment_acc", "sentiment_vader_acc", "sentiment_bow_acc",
+                  "names_acc", "names_ngram_acc", "arith_acc_in_range", "arith_acc_longer",
+                  "music_parse_rate", "music_val_nats"}
+    assert issue_keys <= set(bench.KEYS)   # the issue's JSON keys; more may follow them
     for key, (page, glue_key) in bench.KEYS.items():
         path = ROOT / "chapters" / f"06_{page}.md"
         if path.exists():  # a page still to come reports null
