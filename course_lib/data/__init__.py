@@ -75,6 +75,17 @@ _EXPORTS: dict[str, str] = {
     "score_g2p": "g2p",
     "G2PBatches": "g2p",
     "transcribe": "g2p",
+    # --- spoken digit strings synthesised with eSpeak NG (speech.py) ---
+    "DIGIT_WORDS": "speech",
+    "Voice": "speech",
+    "SpokenDigitsConfig": "speech",
+    "SpokenDigits": "speech",
+    "SpeechBatch": "speech",
+    "synthesize": "speech",
+    "log_mel": "speech",
+    "digits_to_text": "speech",
+    "load_spoken_digits": "speech",
+    "speech_loader": "speech",
 }
 
 __all__ = sorted(_EXPORTS)
