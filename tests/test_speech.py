@@ -118,6 +118,8 @@ def test_dataset_is_deterministic_cached_and_holds_out_voices(tmp_path, monkeypa
     files = list((tmp_path / "spoken_digits").glob("*.npz"))
     assert len(files) == 1 and not list((tmp_path / "spoken_digits").glob(".*part"))
     cached = data.load_spoken_digits(TINY)
+    assert not fresh[0].from_cache and cached[0].from_cache
+    assert cached[0].build_cpu_s == fresh[0].build_cpu_s > 0  # generation time is kept with the data
     for a, b in zip(fresh, cached, strict=True):
         assert a.digits == b.digits and a.voices == b.voices
         for fa, fb in zip(a.features, b.features, strict=True):

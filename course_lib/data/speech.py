@@ -54,6 +54,7 @@ SAMPLE_RATE = 16_000  # what the features are computed at
 BLANK = 0  # CTC label ids: 0 is the blank, digit d is d + 1
 _FORMAT = 1  # bump when the cached file's layout or the generation changes
 _CHUNK = 100  # utterances per eSpeak process when building a data set
+_SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ class SpokenDigitsConfig:
 class SpokenDigits:
     """One split of spoken digit strings: item i is ``features[i]`` (T_i, n_mels) float32 log-mel
     frames and ``digits[i]`` (its digits, 0-9), read by ``voices[i]`` at ``snr_db[i]``.
-    ``audio(i)`` rebuilds the noisy waveform at ``SAMPLE_RATE`` (to listen to)."""
+    ``audio(i)`` rebuilds the noisy waveform at ``SAMPLE_RATE`` (to listen to). ``build_cpu_s``:
+    the CPU seconds (this process and its children) that generating all three splits took when
+    they were built; ``from_cache``: whether this call read them from the cache instead."""
 
     name: str
     features: list[np.ndarray]
@@ -235,6 +238,8 @@ class SpokenDigits:
     snr_db: np.ndarray
     config: SpokenDigitsConfig
     plans: list[dict]
+    build_cpu_s: float = 0.0
+    from_cache: bool = False
 
     def __len__(self) -> int:
         return len(self.digits)
@@ -256,7 +261,7 @@ class SpokenDigits:
 def _plan(config: SpokenDigitsConfig, split: str, n: int) -> list[dict]:
     """The random choices of every utterance of a split, each from its own seeded generator."""
     voices = config.test_voices if split == "test" else config.train_voices
-    code = {"train": 0, "valid": 1, "test": 2}[split]
+    code = _SPLITS.index(split)
     plans = []
     for i in range(n):
         rng = np.random.default_rng([config.seed, code, i])
@@ -307,12 +312,13 @@ def _cache_file(config: SpokenDigitsConfig) -> Path:
     return cache_dir() / "spoken_digits" / f"spoken_digits-{digest}.npz"
 
 
-def _split(arrays, config: SpokenDigitsConfig, split: str) -> SpokenDigits:
+def _split(arrays, config: SpokenDigitsConfig, split: str, from_cache: bool) -> SpokenDigits:
     lengths = arrays[f"{split}_lengths"]
     feats = np.split(arrays[f"{split}_features"].astype(np.float32), np.cumsum(lengths)[:-1])
     plans = json.loads(str(arrays[f"{split}_plans"]))
     return SpokenDigits(split, feats, [p["digits"] for p in plans], [Voice(**p["voice"]) for p in plans],
-                        np.array([p["snr_db"] for p in plans]), config, plans)
+                        np.array([p["snr_db"] for p in plans]), config, plans, float(arrays["build_cpu_s"]),
+                        from_cache)
 
 
 def load_spoken_digits(config: SpokenDigitsConfig | None = None, *, cache: bool = True
@@ -330,10 +336,13 @@ def load_spoken_digits(config: SpokenDigitsConfig | None = None, *, cache: bool 
     path = _cache_file(config)
     if cache and path.is_file():
         with np.load(path) as arrays:
-            return tuple(_split(arrays, config, s) for s in ("train", "valid", "test"))  # type: ignore[return-value]
+            return tuple(_split(arrays, config, s, True) for s in _SPLITS)  # type: ignore[return-value]
+    start = os.times()
     arrays: dict[str, np.ndarray] = {}
-    for split, n in (("train", config.n_train), ("valid", config.n_valid), ("test", config.n_test)):
+    for split, n in zip(_SPLITS, (config.n_train, config.n_valid, config.n_test), strict=True):
         arrays.update(_build(config, split, n))
+    end = os.times()  # children: the eSpeak processes, which have all exited
+    arrays["build_cpu_s"] = np.array(sum(end[:4]) - sum(start[:4]))
     if cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,7 +357,7 @@ def load_spoken_digits(config: SpokenDigitsConfig | None = None, *, cache: bool 
                     os.unlink(tmp)
         except OSError:
             pass  # a read-only cache: the data is still returned, just not kept
-    return tuple(_split(arrays, config, s) for s in ("train", "valid", "test"))  # type: ignore[return-value]
+    return tuple(_split(arrays, config, s, False) for s in _SPLITS)  # type: ignore[return-value]
 
 
 # --- batches for CTC training -------------------------------------------------------------------
