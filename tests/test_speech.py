@@ -138,6 +138,12 @@ def test_dataset_is_deterministic_cached_and_holds_out_voices(tmp_path, monkeypa
     batch = next(iter(data.speech_loader(train_split, 4)))
     assert batch.features.shape == (4, max(len(f) for f in train_split.features), 40)
     assert batch.targets[0, : batch.target_lengths[0]].tolist() == [d + 1 for d in train_split.digits[0]]
+    stacked = next(iter(data.speech_loader(train_split, 4, stack=2)))
+    n0 = len(train_split.features[0])
+    assert stacked.lengths[0] == (n0 + 1) // 2 and stacked.features.shape[2] == 80
+    torch.testing.assert_close(stacked.features[0, 0], batch.features[0, :2].reshape(-1))  # frames 0 and 1
+    with pytest.raises(ValueError, match="stack"):
+        data.speech_loader(train_split, 4, stack=0)
     # a config that differs in one field is a different file
     data.load_spoken_digits(TINY, cache=False)
     assert len(list((tmp_path / "spoken_digits").glob("*.npz"))) == 1
