@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "transcribe": "g2p",
     # --- spoken digit strings synthesised with eSpeak NG (speech.py) ---
     "DIGIT_WORDS": "speech",
+    "SAMPLE_RATE": "speech",
+    "ESPEAK_RATE": "speech",
     "Voice": "speech",
     "SpokenDigitsConfig": "speech",
     "SpokenDigits": "speech",
