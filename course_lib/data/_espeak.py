@@ -18,6 +18,7 @@ _SYNCHRONOUS = 2  # AUDIO_OUTPUT_SYNCHRONOUS: espeak_Synth returns when all samp
 _DONT_EXIT = 0x8000  # espeakINITIALIZE_DONT_EXIT: report errors instead of exiting the process
 _RATE, _PITCH = 1, 3  # espeakRATE, espeakPITCH
 _POS_CHARACTER, _CHARS_UTF8 = 1, 1
+_SEED = 0
 
 
 def main() -> None:
@@ -27,6 +28,10 @@ def main() -> None:
     rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), _DONT_EXIT)
     if rate != ESPEAK_RATE:
         raise RuntimeError(f"eSpeak NG failed to start or runs at {rate} Hz, expected {ESPEAK_RATE}")
+    # Voices with breath noise (f2, f3, f5...) draw random numbers from a generator that the library
+    # seeds from the clock; a fixed seed makes their samples repeat from run to run.
+    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    lib.espeak_ng_SetRandSeed(_SEED)
     chunks: list[bytes] = []
 
     @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)

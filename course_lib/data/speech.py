@@ -52,7 +52,7 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 ESPEAK_RATE = 22_050  # what eSpeak NG produces
 SAMPLE_RATE = 16_000  # what the features are computed at
 BLANK = 0  # CTC label ids: 0 is the blank, digit d is d + 1
-_FORMAT = 1  # bump when the cached file's layout or the generation changes
+_FORMAT = 2  # bump when the cached file's layout or the generation changes
 _CHUNK = 100  # utterances per eSpeak process when building a data set
 _SPLITS = ("train", "valid", "test")
 
