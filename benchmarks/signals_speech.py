@@ -31,6 +31,7 @@ KEYS = {
     "speech_valid_digit_error": ("speech_valid_digit_error", "digit error, validation (training voices)"),
     "speech_uni_digit_error": ("speech_uni_digit_error", "digit error, held-out voices, uni-LSTM greedy"),
     "speech_uni_string_acc": ("speech_uni_string_acc", "string accuracy, held-out voices, uni-LSTM greedy"),
+    "speech_uni_digit_error_beam": ("speech_uni_digit_error_beam", "digit error, held-out voices, uni-LSTM beam"),
     "speech_gen_cpu_s": ("speech_gen_cpu_s", "CPU s to generate the data (when built)"),
     "speech_bi_train_cpu_s": ("speech_bi_cpu_s", "CPU s to train the BiLSTM"),
 }
@@ -49,13 +50,13 @@ def main() -> None:
     print(f"chapters/06_speech.md executed in {cpu_s:.1f} CPU s, {wall_s:.1f} wall s "
           f"(COURSE_SCALE={os.environ.get('COURSE_SCALE', 'default')})\n")
     result = {key: numbers.get(glue_key) for key, (glue_key, _) in KEYS.items()}
-    print(f"{'key':<26}{'value':>10}  {'target':<10}what")
+    print(f"{'key':<26}{'value':>10}  {'target':<14}what")
     for key, value in result.items():
         op, bound = TARGETS.get(key, ("", None))
         met = "" if bound is None or value is None else (" met" if value <= bound else " MISSED")
         shown = "-" if value is None else f"{value:.4f}"
         target = f"{op} {bound}{met}" if bound is not None else ""
-        print(f"{key:<26}{shown:>10}  {target:<10}{KEYS[key][1]}")
+        print(f"{key:<26}{shown:>10}  {target:<14}{KEYS[key][1]}")
     result["page_cpu_s"] = cpu_s
     print(json.dumps({k: (None if v is None else round(v, 4)) for k, v in result.items()}))
 
