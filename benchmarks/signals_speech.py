@@ -31,7 +31,7 @@ KEYS = {
     "speech_valid_digit_error": ("speech_valid_digit_error", "digit error, validation (training voices)"),
     "speech_uni_digit_error": ("speech_uni_digit_error", "digit error, held-out voices, uni-LSTM greedy"),
     "speech_uni_string_acc": ("speech_uni_string_acc", "string accuracy, held-out voices, uni-LSTM greedy"),
-    "speech_uni_digit_error_beam": ("speech_uni_digit_error_beam", "digit error, held-out voices, uni-LSTM beam"),
+    "speech_uni_digit_error_beam": ("speech_uni_digit_error_beam", "digit error, held-out, uni-LSTM beam"),
     "speech_gen_cpu_s": ("speech_gen_cpu_s", "CPU s to generate the data (when built)"),
     "speech_bi_train_cpu_s": ("speech_bi_cpu_s", "CPU s to train the BiLSTM"),
 }
