@@ -328,9 +328,9 @@ def load_spoken_digits(config: SpokenDigitsConfig | None = None, *, cache: bool 
     """(train, valid, test) spoken digit strings as ``config`` says (default ``SpokenDigitsConfig()``).
 
     Deterministic: the same config gives the same data, bit for bit. With ``cache=True`` the
-    features are kept in ``cache_dir()/spoken_digits/`` (about 12 MB for the default, float16)
+    features are kept in ``cache_dir()/spoken_digits/`` (about 17 MB for the default, float16)
     under a name hashed from the config, written atomically; a later call reads them back in a
-    fraction of a second instead of synthesising again (about 10 CPU-seconds for the default).
+    fraction of a second instead of synthesising again (about 13 CPU-seconds for the default).
     """
     config = SpokenDigitsConfig() if config is None else config
     if not isinstance(config, SpokenDigitsConfig):
