@@ -8,11 +8,13 @@ an ``nn.LSTM`` once per token pays its per-call overhead every time (oneDNN on C
 also folds the embedding through layer 0's input weights into one table, so a step's first matmul
 becomes a row lookup, and samples by the Gumbel-max trick. benchmarks/sampling.py measures it.
 Used in chapters/01 and 03, chapter 6's text and music generation, chapters/05 and chapter 6's
-translation (``greedy_translate``, ``beam_search``).
+translation (``greedy_translate``, ``beam_search``). ``ctc_greedy`` and ``ctc_beam`` turn the
+per-frame outputs of a CTC model into label sequences (chapter 6's speech page).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +26,8 @@ from course_lib.models import steps
 from course_lib.models.seq2seq import Seq2Seq, select_state
 from course_lib.models.tasks import LanguageModel
 
-__all__ = ["LanguageModelStepper", "sample", "greedy", "greedy_translate", "beam_search", "Hypothesis"]
+__all__ = ["LanguageModelStepper", "sample", "greedy", "greedy_translate", "beam_search", "Hypothesis",
+           "ctc_greedy", "ctc_beam"]
 
 
 class LanguageModelStepper:
@@ -334,3 +337,96 @@ def translate_batch(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: i
     return [beam_search(model, src[b, : int(n)], int(n), beam_size=beam_size, max_len=max_len,
                         length_penalty=length_penalty)[0].tokens
             for b, n in enumerate(src_lengths.tolist())]
+
+
+Lengths = Tensor | Sequence[int] | None
+
+
+def _ctc_inputs(log_probs: Tensor, lengths: Lengths, blank: int) -> tuple[Tensor, list[int]]:
+    """Check CTC decoder inputs: (B, T, C) float scores, B lengths in [0, T], blank in [0, C)."""
+    if not isinstance(log_probs, Tensor) or log_probs.dim() != 3 or not log_probs.is_floating_point():
+        got = type(log_probs).__name__
+        if isinstance(log_probs, Tensor):
+            got = f"{tuple(log_probs.shape)} {log_probs.dtype}"
+        raise TypeError(f"log_probs must be a (B, T, C) float tensor of per-frame log-probs, got {got}")
+    batch, n_frames, classes = log_probs.shape
+    if not (isinstance(blank, int) and 0 <= blank < classes):
+        raise ValueError(f"blank must be a class index in [0, {classes}), got {blank!r}")
+    sizes = [n_frames] * batch if lengths is None else [int(n) for n in lengths]
+    if len(sizes) != batch or any(not 0 <= n <= n_frames for n in sizes):
+        raise ValueError(f"lengths must give {batch} frame counts in [0, {n_frames}], got {sizes}")
+    return log_probs.detach().to("cpu", torch.float64), sizes
+
+
+def ctc_greedy(log_probs: Tensor, lengths: Lengths = None, *, blank: int = 0) -> list[list[int]]:
+    """Best-path CTC decoding: the most likely class per frame, repeats merged, blanks dropped.
+
+    log_probs: (B, T, C) per-frame scores (log-probabilities or logits: only the argmax matters);
+    lengths: (B,) real frames per row (default all T). Returns B label lists; a row whose frames
+    are all blank decodes to ``[]``. Chapter 6's speech page.
+    """
+    scores, sizes = _ctc_inputs(log_probs, lengths, blank)
+    out = []
+    for row, n in zip(scores.argmax(-1).tolist(), sizes, strict=True):
+        labels, prev = [], blank
+        for c in row[:n]:
+            if c != blank and c != prev:  # a new label starts; a repeat needs a blank between
+                labels.append(c)
+            prev = c
+        out.append(labels)
+    return out
+
+
+def _prefix_beam(lp: list[list[float]], beam_size: int, blank: int) -> list[int]:
+    """CTC prefix beam search on one utterance's (T, C) log-probabilities (nested lists)."""
+    neg = -math.inf
+    # prefix -> (log P(prefix, path ends in blank), log P(prefix, path ends in its last label))
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, neg)}
+    for frame in lp:
+        nxt: dict[tuple[int, ...], list[float]] = {}
+
+        def add(prefix: tuple[int, ...], which: int, value: float, nxt=nxt) -> None:
+            slot = nxt.setdefault(prefix, [neg, neg])
+            slot[which] = _logaddexp(slot[which], value)
+
+        for prefix, (p_b, p_nb) in beams.items():
+            total = _logaddexp(p_b, p_nb)
+            add(prefix, 0, total + frame[blank])
+            for c, p in enumerate(frame):
+                if c == blank or p == neg:
+                    continue
+                if prefix and prefix[-1] == c:
+                    add(prefix, 1, p_nb + p)  # the same label held on: the prefix does not grow
+                    add(prefix + (c,), 1, p_b + p)  # a blank separated it: a second c
+                else:
+                    add(prefix + (c,), 1, total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)[:beam_size]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    best = max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))
+    return list(best[0])
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    hi, lo = (a, b) if a > b else (b, a)
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+def ctc_beam(log_probs: Tensor, lengths: Lengths = None, *, beam_size: int = 8,
+             blank: int = 0) -> list[list[int]]:
+    """CTC prefix beam search: the label sequence with the highest total probability, approximately.
+
+    Unlike ``ctc_greedy``, which follows the single best frame-by-frame path, it sums the
+    probabilities of every path that collapses to the same labels, keeping the ``beam_size`` most
+    likely prefixes after each frame (with a beam as large as the number of prefixes it is exact).
+    log_probs: (B, T, C) log-probabilities (``log_softmax`` over C); lengths: (B,) real frames.
+    Returns B label lists; all-blank output decodes to ``[]``. Pure Python: fine for a few
+    hundred short utterances and C in the tens. Chapter 6's speech page.
+    """
+    if not (isinstance(beam_size, int) and not isinstance(beam_size, bool) and beam_size >= 1):
+        raise ValueError(f"beam_size must be an int >= 1, got {beam_size!r}")
+    scores, sizes = _ctc_inputs(log_probs, lengths, blank)
+    return [_prefix_beam(scores[b, :n].tolist(), beam_size, blank) for b, n in enumerate(sizes)]

@@ -83,6 +83,19 @@ _EXPORTS: dict[str, str] = {
     "BallConfig": "trajectories",
     "BallFlights": "trajectories",
     "ball_flights": "trajectories",
+    # --- spoken digit strings synthesised with eSpeak NG (speech.py) ---
+    "DIGIT_WORDS": "speech",
+    "SAMPLE_RATE": "speech",
+    "ESPEAK_RATE": "speech",
+    "Voice": "speech",
+    "SpokenDigitsConfig": "speech",
+    "SpokenDigits": "speech",
+    "SpeechBatch": "speech",
+    "synthesize": "speech",
+    "log_mel": "speech",
+    "digits_to_text": "speech",
+    "load_spoken_digits": "speech",
+    "speech_loader": "speech",
 }
 
 __all__ = sorted(_EXPORTS)

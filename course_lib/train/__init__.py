@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler, lr_factor
+from .ctc import CTCLoss
 from .history import Callback, EarlyStopping, History, StepEvent, StopTraining
 from .live import LivePlot
 from .loop import fit
@@ -52,6 +53,7 @@ __all__ = [
     "RegressionLoss",
     "TaggingLoss",
     "Seq2SeqLoss",
+    "CTCLoss",
     "EarlyStopping",
     "LivePlot",
     "lr_factor",
