@@ -11,9 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _benchmark():
+def _benchmark(name: str = "applications"):
     pytest.importorskip("nbclient")
-    spec = importlib.util.spec_from_file_location("applications", ROOT / "benchmarks" / "applications.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -29,6 +29,17 @@ def test_every_json_key_is_glued_by_its_page() -> None:
         path = ROOT / "chapters" / f"06_{page}.md"
         if path.exists():  # a page still to come reports null
             assert re.search(rf"glue\(\"{glue_key}\"", path.read_text(encoding="utf-8")), (key, page)
+
+
+def test_signals_benchmark_has_the_issues_keys_and_targets() -> None:
+    bench = _benchmark("applications_signals")
+    issue_keys = {"weather_mae_lstm", "weather_mae_naive", "weather_mae_arima", "ball_err_lstm",
+                  "ball_err_kalman", "ball_err_cv", "caption_exact", "caption_exact_novel", "caption_bleu",
+                  "speech_digit_error", "speech_string_acc"}
+    assert issue_keys <= set(bench.KEYS)
+    assert bench.TARGETS["caption_exact"] == (">=", 0.9) and bench.TARGETS["speech_digit_error"] == ("<=", 0.05)
+    for page, _ in bench.KEYS.values():
+        assert (ROOT / "chapters" / f"06_{page}.md").exists(), page
 
 
 def test_glued_reads_numbers_and_skips_the_rest() -> None:
