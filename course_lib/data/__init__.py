@@ -75,6 +75,14 @@ _EXPORTS: dict[str, str] = {
     "score_g2p": "g2p",
     "G2PBatches": "g2p",
     "transcribe": "g2p",
+    # --- synthetic scenes for captioning (scenes.py) ---
+    "SceneConfig": "scenes",
+    "Scenes": "scenes",
+    "make_scenes": "scenes",
+    "render_scene": "scenes",
+    "caption_vocab": "scenes",
+    "encode_captions": "scenes",
+    "check_images": "scenes",
 }
 
 __all__ = sorted(_EXPORTS)
