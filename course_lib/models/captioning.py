@@ -6,8 +6,9 @@ pooling: a (3, 32, 32) image becomes an 8x8 grid, S = 64 cells of ``channels`` f
 Two extra input channels hold each pixel's x and y coordinate, so a cell's features say *where*
 it is (attention's context is a weighted sum, which would otherwise lose the position that a
 relation word such as "left of" needs). Both decoders start from ``h_0 = tanh(W vec(grid))``, a
-summary of the whole grid, as in Vinyals et al. (2015); with ``attention="additive"`` the decoder
-also reads, at every step t, the context ``c_t = sum_j alpha_tj v_j`` of the grid cells ``v_j``
+summary of the whole grid, as in Vinyals et al. (2015). At every step t the decoder reads a
+context c_t: without attention one fixed vector ``c = tanh(W_c vec(grid))``; with
+``attention="additive"`` the weighted mean ``c_t = sum_j alpha_tj v_j`` of the grid cells ``v_j``
 under weights computed from its previous state ``h_{t-1}`` (Xu et al. 2015), with
 ``models.attention``'s module. Then
 
@@ -89,32 +90,37 @@ class CaptionModel(nn.Module):
         self.init_h = nn.Linear(s * c, h)
         self.init_c = nn.Linear(s * c, h)
         self.embedding = nn.Embedding(config.vocab_size, config.embed_size)
-        context = c if config.attention else 0
         self.attention = (make_attention(config.attention, h, c, config.attention_size)
                           if config.attention else None)
-        self.cell = nn.LSTMCell(config.embed_size + context, h)
-        self.out = nn.Linear(h + context, config.vocab_size)
+        # Without attention the context is one fixed summary of the grid, fed at every step.
+        self.summary = nn.Linear(s * c, c) if self.attention is None else None
+        self.cell = nn.LSTMCell(config.embed_size + c, h)
+        self.out = nn.Linear(h + c, config.vocab_size)
 
     def start(self, images: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
-        """Encode: (grid (B, S, C), the decoder's first state ((B, H), (B, H)), projected keys or None)."""
+        """Encode: (grid (B, S, C), the decoder's first state ((B, H), (B, H)), memory).
+
+        memory: the attention's projected keys (B, S, A), or without attention the fixed context (B, C).
+        """
         check_images(images, self.config.image_size)
         grid = self.encoder(images)  # (B, S, C)
         flat = grid.flatten(1)  # (B, S*C)
         state = (torch.tanh(self.init_h(flat)), torch.tanh(self.init_c(flat)))
-        keys = self.attention.project_keys(grid) if self.attention is not None else None  # (B, S, A)
-        return grid, state, keys
+        if self.attention is not None:
+            return grid, state, self.attention.project_keys(grid)  # (B, S, A)
+        return grid, state, torch.tanh(self.summary(flat))  # (B, C)
 
-    def step(self, tokens: Tensor, grid: Tensor, state: tuple[Tensor, Tensor], keys: Tensor | None
+    def step(self, tokens: Tensor, grid: Tensor, state: tuple[Tensor, Tensor], memory: Tensor
              ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
         """One word: tokens (B,) -> (logits (B, V), new state, weights (B, S) or None)."""
-        x = self.embedding(tokens)  # (B, E)
         weights = None
         if self.attention is not None:
-            context, weights = self.attention(state[0], grid, projected_keys=keys)  # (B, C), (B, S)
-            x = torch.cat([x, context], dim=1)  # (B, E + C)
+            context, weights = self.attention(state[0], grid, projected_keys=memory)  # (B, C), (B, S)
+        else:
+            context = memory  # (B, C), the same at every step
+        x = torch.cat([self.embedding(tokens), context], dim=1)  # (B, E + C)
         h, m = self.cell(x, state)
-        readout = h if weights is None else torch.cat([h, context], dim=1)  # (B, H [+ C])
-        return self.out(readout), (h, m), weights
+        return self.out(torch.cat([h, context], dim=1)), (h, m), weights  # (B, V)
 
     def forward(self, images: Tensor, n_cells: Tensor | None, captions_in: Tensor
                 ) -> tuple[Tensor, Tensor | None]:
