@@ -96,6 +96,14 @@ _EXPORTS: dict[str, str] = {
     "digits_to_text": "speech",
     "load_spoken_digits": "speech",
     "speech_loader": "speech",
+    # --- synthetic scenes for captioning (scenes.py) ---
+    "SceneConfig": "scenes",
+    "Scenes": "scenes",
+    "make_scenes": "scenes",
+    "render_scene": "scenes",
+    "caption_vocab": "scenes",
+    "encode_captions": "scenes",
+    "check_images": "scenes",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,6 +6,7 @@ maths the cells and layers share is ``models.steps`` (chapters show it with ``in
 
 from course_lib.models import steps
 from course_lib.models.attention import AdditiveAttention
+from course_lib.models.captioning import CaptionConfig, CaptionModel, greedy_caption
 from course_lib.models.cells import GRUCell, LSTMCell, RNNCell
 from course_lib.models.layers import GRU, LSTM, RNN
 from course_lib.models.seq2seq import EncoderMemory, Seq2Seq
@@ -23,4 +24,5 @@ __all__ = [
     "steps", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "LSTM_VARIANTS",
     "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "AdditiveAttention",
     "EncoderMemory", "make_rnn", "rnn_spec", "RNNSpec",
+    "CaptionConfig", "CaptionModel", "greedy_caption",
 ]
