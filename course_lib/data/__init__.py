@@ -75,6 +75,9 @@ _EXPORTS: dict[str, str] = {
     "score_g2p": "g2p",
     "G2PBatches": "g2p",
     "transcribe": "g2p",
+    "align": "g2p",
+    "ErrorProfile": "g2p",
+    "error_profile": "g2p",
 }
 
 __all__ = sorted(_EXPORTS)
