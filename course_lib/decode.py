@@ -8,7 +8,7 @@ an ``nn.LSTM`` once per token pays its per-call overhead every time (oneDNN on C
 also folds the embedding through layer 0's input weights into one table, so a step's first matmul
 becomes a row lookup, and samples by the Gumbel-max trick. benchmarks/sampling.py measures it.
 Used in chapters/01 and 03, chapter 6's text and music generation, chapters/05 and chapter 6's
-translation (``greedy_translate``, ``beam_search``).
+translation (``greedy_translate``, ``beam_search``, ``beam_search_batch``).
 """
 
 from __future__ import annotations

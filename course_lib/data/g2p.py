@@ -256,7 +256,7 @@ def transcribe(model, words: Sequence[str], vocabs: G2PVocabs, *, beam_size: int
                batch_size: int = 512, length_penalty: float = 0.6) -> dict[str, list[str]]:
     """Pronounce ``words`` with a trained ``models.Seq2Seq`` -> ``{word: phonemes}``.
 
-    Greedy (``beam_size=1``, batched) or beam search (word by word) via ``decode.translate_batch``;
+    Greedy (``beam_size=1``) or beam search, each on a whole batch of words, via ``decode.translate_batch``;
     ``max_len`` bounds every decoding loop. Runs on the model's device.
     """
     from course_lib.decode import translate_batch  # decode imports the models: keep data light
