@@ -125,13 +125,14 @@ def main(keys: dict[str, tuple[str, str]] = KEYS,
             status = problem or f"executed in {cpu_s:7.1f} CPU s, {wall_s:7.1f} wall s"
             print(f"{page:<12} {status}", flush=True)
     result = {key: numbers.get(glue_key) for key, (_, glue_key) in keys.items()}
-    print(f"\n{'key':<22}{'value':>10}  target")
+    width = max(map(len, result)) + 2
+    print(f"\n{'key':<{width}}{'value':>10}  target")
     for key, value in result.items():
         op, bound = targets.get(key, ("", None))
         met = "" if bound is None or value is None else (
             "met" if (value >= bound if op == ">=" else value <= bound) else "MISSED")
         shown = "-" if value is None else f"{value:.4f}"
-        print(f"{key:<22}{shown:>10}  {op} {bound if bound is not None else ''} {met}")
+        print(f"{key:<{width}}{shown:>10}  {op} {bound if bound is not None else ''} {met}")
     print(json.dumps({k: (None if v is None else round(v, 4)) for k, v in result.items()}))
 
 
